@@ -1,0 +1,6 @@
+CREATE TABLE IF NOT EXISTS hello_boards (
+  id BIGSERIAL PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  name TEXT NOT NULL
+);
+ALTER TABLE hello_tasks ADD COLUMN IF NOT EXISTS board_id BIGINT REFERENCES hello_boards(id);

@@ -1,0 +1,115 @@
+/**
+ * collect-fs: adds the plugin repository's payload to the bundle graph (pxp-format.md "What goes
+ * in"): the fixed payload paths, the target's own `backend/bin/<os>-<arch>/` packed as
+ * `backend/bin/`, the config's `assets`, minus `ignore`. It refuses secrets, symlinks (unless
+ * dereferenced) and executables built for another platform, naming the file each time.
+ */
+import { createReadStream } from 'node:fs'
+import { realpath } from 'node:fs/promises'
+import { join } from 'node:path'
+import picomatch from 'picomatch'
+import { glob } from 'tinyglobby'
+import { definePlugin, PxpError, type PluginContext, type TargetConfig } from '../../src/plugin-api.js'
+import { detectPlatforms } from './executable-format.js'
+import { MARKER_OVERLAP, PEM_PRIVATE_KEY, secretNameMatcher } from './secrets.js'
+import { walk, type FoundFile } from './walk.js'
+
+const PAYLOAD = [
+  'plugin.yaml', 'plugin.d', 'config', 'backend/bin', 'backend/etc', 'web-admin/.output', 'web-admin/i18n',
+  'migrations', 'contracts', 'docs/contracts', 'extensions', 'skills', 'README.md', 'LICENSE',
+]
+const TARGET_DIR = /^backend\/bin\/((?:linux|darwin|windows|freebsd)-(?:amd64|arm64|386|arm|riscv64|ppc64le|s390x|loong64))(?:\/|$)/
+const SCAN_CONCURRENCY = 8
+
+export default definePlugin(() => ({
+  name: 'collect-fs',
+  async collect(this: PluginContext) {
+    const { root, offline } = this.config
+    const target = this.target
+    const rootReal = await realpath(root)
+    const ownTargetDir = `${target.os}-${target.arch}`
+    const walkOptions = {
+      dereference: offline.dereference,
+      rootReal,
+      // Other targets' binary folders are not this target's business.
+      skipDir: (rel: string) => {
+        const m = TARGET_DIR.exec(rel + '/')
+        return m !== null && m[1] !== ownTargetDir
+      },
+    }
+    const found: FoundFile[] = []
+    for (const path of PAYLOAD) found.push(...(await walk(root, join(root, path), walkOptions)))
+    const assetGlobs = [...offline.assets, ...(target.assets ?? [])]
+    if (assetGlobs.length > 0) {
+      const matches = await glob(assetGlobs, { cwd: root, dot: true, onlyFiles: false, followSymbolicLinks: false, expandDirectories: false })
+      for (const rel of matches.sort()) found.push(...(await walk(root, join(root, rel), walkOptions)))
+    }
+
+    const ignored = picomatch([...offline.ignore, ...(target.ignore ?? [])].flatMap(expandDirGlob), { dot: true })
+    const isSecretName = secretNameMatcher(offline.secretPatterns)
+    const files = new Map<string, FoundFile>()
+    for (const file of found) {
+      const bundlePath = toBundlePath(file.rel, target)
+      if (ignored(file.rel) || ignored(bundlePath)) continue
+      if (files.has(bundlePath) && files.get(bundlePath)!.source === file.source) continue
+      if (isSecretName(file.rel)) throw secretError(file.rel, 'its name marks it as a secret')
+      files.set(bundlePath, file)
+    }
+
+    await mapLimit([...files.entries()], SCAN_CONCURRENCY, ([bundlePath, file]) => inspect(file, bundlePath, target))
+    for (const [bundlePath, file] of files) {
+      this.addFile({ path: bundlePath, source: file.source, executable: file.executable })
+    }
+    this.report({ files: files.size, targetDir: `backend/bin/${ownTargetDir}` })
+  },
+}))
+
+function toBundlePath(rel: string, target: TargetConfig): string {
+  const prefix = `backend/bin/${target.os}-${target.arch}/`
+  return rel.startsWith(prefix) ? `backend/bin/${rel.slice(prefix.length)}` : rel
+}
+
+/** `dir/` or a bare directory name in ignore means everything below it, like .gitignore. */
+function expandDirGlob(pattern: string): string[] {
+  const trimmed = pattern.replace(/\/+$/, '')
+  return [trimmed, `${trimmed}/**`]
+}
+
+function secretError(rel: string, why: string): PxpError {
+  return new PxpError('SECRET_IN_TREE', `Refusing to pack ${rel}: ${why}.`, {
+    path: rel,
+    hint: 'Remove it from the plugin tree (keys belong in a secret store), or exclude it with offline.ignore if it is not a secret.',
+  })
+}
+
+/** One streaming read per file: the executable platform check on the head, the PEM scan on everything. */
+async function inspect(file: FoundFile, bundlePath: string, target: TargetConfig): Promise<void> {
+  let head = true
+  let carry: Buffer = Buffer.alloc(0)
+  for await (const chunk of createReadStream(file.source, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    if (head) {
+      head = false
+      const platforms = detectPlatforms(chunk)
+      if (platforms && !platforms.some((p) => p.os === target.os && p.arch === target.arch)) {
+        const found = platforms.map((p) => `${p.format} ${p.os}/${p.arch}`).join(', ')
+        throw new PxpError('PLATFORM_MISMATCH', `${file.rel} is a ${found} executable, but the target is ${target.os}/${target.arch}.`, {
+          path: file.rel,
+          hint: `Build it for ${target.os}/${target.arch} and put it under backend/bin/${target.os}-${target.arch}/.`,
+        })
+      }
+    }
+    const window = carry.length ? Buffer.concat([carry, chunk]) : chunk
+    if (window.indexOf('PRIVATE KEY-----') !== -1 && PEM_PRIVATE_KEY.test(window.toString('latin1'))) {
+      throw secretError(file.rel, 'it contains a PEM private key block')
+    }
+    carry = window.subarray(Math.max(0, window.length - MARKER_OVERLAP))
+  }
+}
+
+async function mapLimit<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!)
+  })
+  await Promise.all(workers)
+}

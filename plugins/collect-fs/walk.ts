@@ -1,0 +1,57 @@
+/**
+ * Walks the plugin root for the payload paths of pxp-format.md. Symlinks are refused unless the
+ * config dereferences them, and a target outside the root is refused always.
+ */
+import { lstat, readdir, realpath, stat } from 'node:fs/promises'
+import { join, relative, sep } from 'node:path'
+import { PxpError } from '../../src/plugin-api.js'
+
+export interface FoundFile {
+  /** Path relative to the plugin root, `/`-separated. */
+  rel: string
+  /** The file to read (the symlink target when dereferenced). */
+  source: string
+  executable: boolean
+}
+
+export async function walk(root: string, start: string, options: { dereference: boolean; rootReal: string; skipDir?: (rel: string) => boolean }): Promise<FoundFile[]> {
+  const out: FoundFile[] = []
+  const visit = async (abs: string): Promise<void> => {
+    const rel = relative(root, abs).split(sep).join('/')
+    const info = await lstat(abs)
+    if (info.isSymbolicLink()) {
+      if (!options.dereference) {
+        throw new PxpError('SYMLINK_REFUSED', `${rel} is a symlink; bundles hold only regular files and directories.`, {
+          path: rel,
+          hint: 'Replace it with a copy, exclude it with offline.ignore, or set offline.dereference: true to store its target.',
+        })
+      }
+      const target = await realpath(abs).catch(() => null)
+      if (!target || !(target === options.rootReal || target.startsWith(options.rootReal + sep))) {
+        throw new PxpError('SYMLINK_OUTSIDE_ROOT', `${rel} is a symlink to ${target ?? 'a missing file'}, outside the plugin root.`, {
+          path: rel,
+          hint: 'Copy the file into the plugin repository; links may only point inside it.',
+        })
+      }
+      const targetInfo = await stat(target)
+      if (targetInfo.isDirectory()) return visitDir(abs, rel)
+      out.push({ rel, source: target, executable: (targetInfo.mode & 0o100) !== 0 })
+      return
+    }
+    if (info.isDirectory()) return visitDir(abs, rel)
+    if (!info.isFile()) {
+      throw new PxpError('SPECIAL_FILE', `${rel} is not a regular file (socket, FIFO or device).`, { path: rel, hint: 'Remove it or exclude it with offline.ignore.' })
+    }
+    out.push({ rel, source: abs, executable: (info.mode & 0o100) !== 0 })
+  }
+  const visitDir = async (abs: string, rel: string): Promise<void> => {
+    if (options.skipDir?.(rel)) return
+    const entries = await readdir(abs)
+    for (const name of entries) await visit(join(abs, name))
+  }
+  await visit(start).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' && error.path === start) return
+    throw error
+  })
+  return out
+}

@@ -1,0 +1,129 @@
+/**
+ * `pxp build` and its documented alias `pxp dist` (`px-plugin dist --target offline`).
+ */
+import { resolve } from 'node:path'
+import type { CAC } from 'cac'
+import { build, type BuildResult } from '../../pipeline/run.js'
+import { PxpError } from '../../errors.js'
+import type { UserConfig } from '../../config/types.js'
+import { failure, printJson } from '../output.js'
+import type { CliCommand } from './index.js'
+
+export interface BuildFlags {
+  cwd?: string
+  config?: string
+  out?: string
+  target?: string
+  os?: string
+  arch?: string
+  sign?: string
+  key?: string
+  chain?: string
+  kmsKeyId?: string
+  kmsRegion?: string
+  upload?: boolean
+  install?: boolean
+  resume?: boolean
+  approval?: string
+  env?: string
+  json?: boolean
+  verify?: string
+}
+
+/** Flags that set config keys become the highest config layer; paths resolve against the shell's cwd. */
+export function flagsToOverrides(flags: BuildFlags): UserConfig {
+  const overrides: UserConfig = {}
+  if (flags.out) overrides.out = resolve(flags.out)
+  if (flags.sign || flags.key) {
+    if (!flags.sign || !flags.key) throw new PxpError('USAGE', '--sign and --key go together.', { exitCode: 2, hint: 'Pass --sign CERT.pem --key KEY.pem [--chain CHAIN.pem].' })
+    overrides.signer = { type: 'pem', cert: resolve(flags.sign), key: resolve(flags.key), ...(flags.chain && { chain: resolve(flags.chain) }) }
+  }
+  if (flags.kmsKeyId || flags.kmsRegion) {
+    if (!flags.kmsKeyId || !flags.kmsRegion) throw new PxpError('USAGE', '--kms-key-id and --kms-region go together.', { exitCode: 2 })
+    overrides.signer = { type: 'kms', keyId: flags.kmsKeyId, region: flags.kmsRegion }
+  }
+  return overrides
+}
+
+export function buildJson(result: BuildResult): Record<string, unknown> {
+  return {
+    ok: result.ok,
+    targets: result.targets.map((t) => ({
+      os: t.target.os,
+      arch: t.target.arch,
+      pxp: t.bundle?.path ?? null,
+      sha256: t.bundle?.sha256 ?? null,
+      size: t.bundle?.size ?? null,
+      integrity: t.artifacts.find((a) => a.kind === 'integrity')?.path ?? null,
+      signature: t.artifacts.find((a) => a.kind === 'signature')?.path ?? null,
+      report: t.artifacts.find((a) => a.kind === 'report')?.path ?? null,
+      uploads: t.uploads,
+      install: t.install ?? null,
+    })),
+    ...(result.errors.length > 0 && { errors: result.errors.map((e) => ({ target: e.target, ...e.error.toJSON() })) }),
+  }
+}
+
+async function runBuild(flags: BuildFlags): Promise<number> {
+  if (flags.target && flags.target !== 'offline') {
+    throw new PxpError('USAGE', `Unknown --target "${flags.target}".`, { exitCode: 2, hint: 'The only target is "offline".' })
+  }
+  const controller = new AbortController()
+  const onSigint = () => controller.abort(new PxpError('INTERRUPTED', 'Interrupted (Ctrl-C).', { hint: 'Outputs from earlier runs are untouched.' }))
+  process.once('SIGINT', onSigint)
+  try {
+    const result = await build({
+      cwd: flags.cwd ? resolve(flags.cwd) : process.cwd(),
+      configFile: flags.config,
+      overrides: flagsToOverrides(flags),
+      os: flags.os,
+      arch: flags.arch,
+      upload: flags.upload !== false,
+      install: flags.install !== false,
+      approval: flags.approval,
+      envName: flags.env,
+      signal: controller.signal,
+    })
+    if (flags.json) printJson(buildJson(result))
+    if (result.ok) return 0
+    const first = result.errors[0]!.error
+    if (!flags.json) for (const { target, error } of result.errors) failure(Object.assign(error, { message: `${target}: ${error.message}` }), false)
+    return first.exitCode
+  } finally {
+    process.off('SIGINT', onSigint)
+  }
+}
+
+const command: CliCommand = {
+  register(cli: CAC, setExit) {
+    for (const name of ['build', 'dist']) {
+      cli
+        .command(name, name === 'build' ? 'Build the offline .pxp bundle(s) of a PowerX plugin' : 'Alias of build (px-plugin dist --target offline)')
+        .option('--cwd <dir>', 'Plugin repository (default: current directory)')
+        .option('--config <file>', 'Config file (default: px-plugin.config.ts in --cwd)')
+        .option('--out <dir>', 'Output directory (default: <root>/dist)')
+        .option('--target <target>', 'Build target; only "offline"')
+        .option('--os <os>', 'Only this OS (Go name: linux, darwin, windows)')
+        .option('--arch <arch>', 'Only this architecture (Go name: amd64, arm64)')
+        .option('--sign <cert>', 'Sign with this PEM certificate (with --key)')
+        .option('--key <key>', 'PEM/PKCS#12 private key for --sign')
+        .option('--chain <chain>', 'PEM intermediates to embed')
+        .option('--kms-key-id <id>', 'Sign with this KMS key (id, ARN or alias)')
+        .option('--kms-region <region>', 'Region of the KMS key')
+        .option('--no-upload', 'Skip the upload step')
+        .option('--no-install', 'Skip the install step')
+        .option('--resume', 'Continue an interrupted run')
+        .option('--approval <ref>', 'Approval reference for an unsigned build (PX_CLI_SIGNING=0)')
+        .option('--env <name>', 'Config environment for $env keys (default: NODE_ENV or production)')
+        .option('--json', 'Print one JSON document on stdout')
+        .example(`pxp ${name}`)
+        .example(`pxp ${name} --os linux --arch arm64 --sign cert.pem --key key.pem --json`)
+        .example('PX_CLI_SIGNING=0 pxp build --approval CHG-1234 --no-upload')
+        .action(async (flags: BuildFlags) => {
+          setExit(await runBuild(flags))
+        })
+    }
+  },
+}
+export default command
+

@@ -1,0 +1,11 @@
+import type { CAC } from 'cac'
+import build from './build.js'
+import upload from './upload.js'
+
+/** A command registers itself on the cac instance and reports its exit code through `setExit`. */
+export interface CliCommand {
+  register(cli: CAC, setExit: (code: number) => void): void
+}
+
+// One line per command; keep the order of `pxp --help`.
+export const commands: CliCommand[] = [build, upload]

@@ -1,0 +1,39 @@
+/**
+ * The CLI is a thin shell over the programmatic API: parse flags with cac, call the API, print
+ * human output on stderr (consola) or exactly one JSON document on stdout with `--json`, and map
+ * errors to the exit codes of cli.md.
+ */
+import { cac } from 'cac'
+import { commands } from './commands/index.js'
+import { failure } from './output.js'
+import { PxpError } from '../errors.js'
+import { toolVersion } from '../version.js'
+
+export async function main(argv: string[]): Promise<number> {
+  const cli = cac('pxp')
+  let exitCode = 0
+  for (const command of commands) {
+    command.register(cli, (code) => {
+      exitCode = code
+    })
+  }
+  cli.help()
+  cli.version(toolVersion)
+  const json = argv.includes('--json')
+  try {
+    cli.parse(['node', 'pxp', ...argv], { run: false })
+    if (!cli.matchedCommand) {
+      if (cli.options.help || cli.options.version) return 0
+      const name = cli.args[0]
+      throw new PxpError('USAGE', name ? `Unknown command "${name}".` : 'No command given.', {
+        exitCode: 2,
+        hint: 'Run `pxp --help` to list the commands.',
+      })
+    }
+    if (cli.options.help) return 0
+    await cli.runMatchedCommand()
+    return exitCode
+  } catch (error) {
+    return failure(error, json)
+  }
+}

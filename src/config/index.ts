@@ -1,0 +1,3 @@
+export { loadConfig, type LoadConfigOptions, type LoadedConfig } from './load.js'
+export { hostTarget } from './platform.js'
+export type * from './types.js'

@@ -1,0 +1,46 @@
+/**
+ * Loads a plugin or preset given by specifier (an npm package or a local `.ts`/`.js` file) through
+ * jiti, relative to the config file, so both can be TypeScript without a build step.
+ */
+import { fileURLToPath } from 'node:url'
+import { createJiti } from 'jiti'
+import { configError } from './errors.js'
+
+export interface LoadedModule {
+  value: unknown
+  /** Absolute path of the module file, when it resolved to one. */
+  file?: string
+}
+
+export async function importSpecifier(specifier: string, fromDir: string, kind: 'plugin' | 'preset', configFile?: string): Promise<LoadedModule> {
+  const jiti = createJiti(fromDir + '/', { interopDefault: true, moduleCache: true })
+  const where = configFile ?? 'the config'
+  let file: string | undefined
+  try {
+    const resolved = jiti.esmResolve(specifier)
+    file = resolved.startsWith('file:') ? fileURLToPath(resolved) : resolved
+  } catch (error) {
+    throw configError(`${kind.toUpperCase()}_NOT_FOUND`, `Unknown ${kind} "${specifier}" listed in ${where}.`, {
+      file: configFile,
+      keyPath: `${kind}s`,
+      hint: `Install it (npm i -D ${specifier}) or fix the path; local files resolve against the config file's directory.`,
+      cause: error,
+    })
+  }
+  try {
+    return { value: await jiti.import(file, { default: true }), file }
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error)
+    throw configError(`${kind.toUpperCase()}_LOAD_FAILED`, `The ${kind} "${specifier}" listed in ${where} failed to load: ${message}`, {
+      file: configFile,
+      keyPath: `${kind}s`,
+      hint: 'Fix the error in that module (rerun with PXP_DEBUG=1 for the stack).',
+      cause: error,
+    })
+  }
+}
+
+/** `'spec'` or `['spec', options]` → its parts. */
+export function splitSpecifier(option: string | [string, unknown]): [string, unknown] {
+  return typeof option === 'string' ? [option, undefined] : option
+}

@@ -1,0 +1,126 @@
+/**
+ * `build()`: the programmatic API behind `pxp build`. One run loads the config and plugins once,
+ * then runs the lifecycle per target; `buildEnd` is called for every target whatever happened.
+ */
+import { randomBytes } from 'node:crypto'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { createConsola, type ConsolaInstance } from 'consola'
+import { loadConfig, type LoadConfigOptions } from '../config/load.js'
+import { PxpError, toPxpError } from '../errors.js'
+import { resolvePlugins } from '../host/resolve-plugins.js'
+import { PluginDriver } from '../host/driver.js'
+import { AuditLog } from '../report/audit-log.js'
+import { DistLog } from '../report/dist-log.js'
+import { redactText } from '../redact.js'
+import type { TargetConfig, TargetResult } from '../plugin-api.js'
+import { createContextFactory, type RunState, type TargetState } from './context.js'
+import { ensureWritableDir } from './output-dir.js'
+import { buildTarget } from './target.js'
+
+export interface BuildOptions extends Omit<LoadConfigOptions, 'command'> {
+  /** Restrict to these targets (`--os`/`--arch`); default: the config's targets. */
+  os?: string
+  arch?: string
+  upload?: boolean
+  install?: boolean
+  logger?: ConsolaInstance
+  signal?: AbortSignal
+}
+
+export interface BuildResult {
+  ok: boolean
+  runId: string
+  out: string
+  targets: TargetResult[]
+  errors: Array<{ target: string; error: PxpError }>
+}
+
+export async function build(options: BuildOptions = {}): Promise<BuildResult> {
+  const logger = options.logger ?? createConsola({ stdout: process.stderr, stderr: process.stderr })
+  const loaded = await loadConfig({ ...options, command: 'build' })
+  const { config } = loaded
+  const targets = selectTargets(config.offline.targets, options.os, options.arch)
+
+  ensureWritableDir(config.out, 'output directory')
+  const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`
+  const tmpRoot = join(config.out, '.tmp', runId)
+  ensureWritableDir(tmpRoot, 'staging directory')
+
+  const distLog = new DistLog(join(config.out, 'dist.log'), runId)
+  logger.addReporter({ log: (entry) => distLog.write({ level: entry.type, tag: entry.tag || undefined, message: redactText(entry.args.map(String).join(' ')) }) })
+  const run: RunState = {
+    runId,
+    config,
+    logger,
+    audit: AuditLog.open(join(config.out, 'audit.log')),
+    distLog,
+    signal: options.signal ?? new AbortController().signal,
+    tmpRoot,
+    cacheDir: join(config.out, '.cache'),
+  }
+  let current: TargetState | undefined
+  const plugins = await resolvePlugins({ config, presets: loaded.presets, pluginOptions: loaded.pluginOptions, configDir: loaded.configDir })
+  const driver = new PluginDriver(plugins, createContextFactory(run, () => current))
+  run.audit.append('build.started', { runId, root: config.root, targets: targets.map((t) => `${t.os}-${t.arch}`), plugins: plugins.map((p) => p.name) })
+
+  const result: BuildResult = { ok: true, runId, out: config.out, targets: [], errors: [] }
+  await driver.run('configResolved', config)
+  for (const target of targets) {
+    const name = `${target.os}-${target.arch}`
+    current = {
+      target,
+      stagingDir: join(tmpRoot, name),
+      tmpDir: join(tmpRoot, 'work', name),
+      result: { runId, target, pluginId: '', version: '', artifacts: [], integrity: [], uploads: [], durations: {}, warnings: [], metrics: [], plugins: {} },
+    }
+    const state = current
+    let error: PxpError | undefined
+    logger.start(`Building ${name}`)
+    try {
+      await buildTarget(run, state, driver, { upload: options.upload ?? true, install: options.install ?? true })
+    } catch (thrown) {
+      error = toPxpError(thrown)
+    }
+    try {
+      await driver.run('buildEnd', { ok: !error, error, result: state.result, target })
+    } catch (thrown) {
+      error ??= toPxpError(thrown)
+    }
+    const bundle = state.result.bundle
+    distLog.write({
+      event: 'dist.target',
+      ok: !error,
+      pluginId: state.result.pluginId || undefined,
+      version: state.result.version || undefined,
+      target: name,
+      hash: bundle?.sha256,
+      signer: state.result.signer?.signer ?? null,
+      artifactStore: state.result.uploads.map((u) => u.store),
+      ...(error && { error: { code: error.code, message: error.message, plugin: error.plugin, hook: error.hook, stack: error.stack } }),
+    })
+    if (error) {
+      result.ok = false
+      result.errors.push({ target: name, error })
+      run.audit.append('build.failed', { target: name, code: error.code, message: error.message, plugin: error.plugin, hook: error.hook })
+      // A config error is the same for every target: stop instead of repeating it.
+      if (error.exitCode === 2) break
+    } else {
+      logger.success(`${name}: ${bundle?.path} (${bundle?.sha256})`)
+    }
+    result.targets.push(state.result)
+  }
+  run.audit.append(result.ok ? 'build.completed' : 'build.finished_with_errors', { runId, ok: result.ok })
+  // Successful runs clean their staging; failed ones keep it for forensics until `pxp clean`.
+  if (result.ok) rmSync(tmpRoot, { recursive: true, force: true })
+  return result
+}
+
+function selectTargets(targets: TargetConfig[], os?: string, arch?: string): TargetConfig[] {
+  if (!os && !arch) return targets
+  const matching = targets.filter((t) => (!os || t.os === os) && (!arch || t.arch === arch))
+  if (matching.length > 0) return matching
+  // An explicit --os/--arch outside the configured list builds that one target with the defaults.
+  const base = targets[0]!
+  return [{ ...base, os: os ?? base.os, arch: arch ?? base.arch }]
+}

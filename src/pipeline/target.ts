@@ -1,0 +1,209 @@
+/**
+ * The lifecycle of one target: collect → transform → validate → hash → sign → emit → commit →
+ * upload → install. `buildEnd` is the caller's job so that it runs whatever happens here.
+ */
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { configError, PxpError } from '../errors.js'
+import { assertValidDescriptor, parseDescriptor } from '../descriptor/index.js'
+import { artefactGroups, hashGroup, type ArtefactDigest } from '../bundle/hashing.js'
+import { DESCRIPTOR_FILE, INTEGRITY_FILE, MANIFEST_FILE, SIGNATURE_FILE, archiveOrder, formatIntegrity } from '../bundle/layout.js'
+import { buildManifest, serializeManifest } from '../bundle/manifest.js'
+import { currentActor } from '../report/audit-log.js'
+import type { BundleFile, BundleModel, IntegrityEntry, SignerIdentity, UploadReceipt } from '../plugin-api.js'
+import type { PluginDriver } from '../host/driver.js'
+import { BundleGraph } from './graph.js'
+import { commitDirectory, finalDirOf, recoverInterruptedCommit } from './output-dir.js'
+import type { RunState, TargetState } from './context.js'
+
+export interface TargetOptions {
+  upload: boolean
+  install: boolean
+}
+
+export async function buildTarget(run: RunState, state: TargetState, driver: PluginDriver, options: TargetOptions): Promise<void> {
+  const { config } = run
+  const { result, target } = state
+  const stage = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    const started = performance.now()
+    run.signal.throwIfAborted()
+    try {
+      return await work()
+    } finally {
+      result.durations[name] = Math.round(performance.now() - started)
+    }
+  }
+
+  // collect + transform
+  const graph = (state.graph = new BundleGraph())
+  await stage('collect', () => driver.run('collect'))
+  await stage('transform', () => transformAll(driver, graph))
+  const files = graph.list()
+  result.fileCount = files.length
+
+  // validate plugin.yaml against what will really be in the bundle
+  const descriptorFile = graph.get(DESCRIPTOR_FILE)
+  if (!descriptorFile) {
+    throw configError('DESCRIPTOR_MISSING', `No plugin.yaml at the plugin root ${config.root}.`, {
+      file: `${config.root}/plugin.yaml`,
+      hint: 'Run pxp in the plugin repository (or set `root`/--cwd); plugin.yaml must sit at its root.',
+    })
+  }
+  const descriptorText = descriptorFile.content ? Buffer.from(descriptorFile.content).toString('utf8') : await readFile(descriptorFile.source!, 'utf8')
+  const descriptorPath = descriptorFile.source ?? DESCRIPTOR_FILE
+  const dirs = new Set(files.flatMap((f) => f.path.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'))))
+  const { descriptor, conventions } = assertValidDescriptor(parseDescriptor(descriptorText, descriptorPath), {
+    hasFile: (p) => graph.get(p) !== undefined,
+    hasDir: (p) => dirs.has(p),
+  }, descriptorPath)
+  result.pluginId = descriptor.id
+  result.version = descriptor.version
+  for (const issue of conventions) {
+    const message = `${descriptorPath}: ${issue.field} ${issue.message}`
+    if (config.offline.conventions === 'fail') {
+      throw configError('DESCRIPTOR_CONVENTION', message, { file: descriptorPath, keyPath: issue.field, hint: 'Follow the installed-mode conventions, or set offline.conventions to "warn".' })
+    }
+    warn(run, state, 'DESCRIPTOR_CONVENTION', message)
+  }
+
+  // hash: every payload file, and the artefact digests in the same read
+  const groups = artefactGroups(files)
+  const hashed = await stage('hash', async () => {
+    const outcome = await driver.run('hash', files, groups)
+    if (!outcome.value) throw new PxpError('NO_HASHER', 'No plugin answered the hash hook.', { hint: 'Keep the default hash-sha256 plugin or add a plugin that implements hash.' })
+    return outcome.value
+  })
+  const entries = new Map(hashed.entries.map((e) => [e.path, e]))
+  for (const file of files) {
+    if (!entries.has(file.path)) throw new PxpError('HASH_INCOMPLETE', `The hash hook returned no entry for "${file.path}".`, { hint: 'A custom hash plugin must hash every file it is given.' })
+  }
+  const artefacts: Record<string, ArtefactDigest> = { ...hashed.artefacts }
+  for (const group of groups) artefacts[group.key] ??= (await hashGroup(group)).digest
+
+  // signer identity first: manifest.json names the chain and is itself covered by the signature
+  const identity = await stage('resolveSigner', () => resolveIdentity(run, state, driver))
+  const manifest = buildManifest({ descriptor, target, artefacts, signer: identity })
+  result.manifest = manifest
+  const manifestBytes = serializeManifest(manifest)
+  const manifestFile: BundleFile = { path: MANIFEST_FILE, content: manifestBytes, mode: 0o644, role: 'generated', size: manifestBytes.length }
+  const integrity: IntegrityEntry[] = [...entries.values(), { path: MANIFEST_FILE, sha256: sha256(manifestBytes), size: manifestBytes.length }]
+  const integrityBytes = Buffer.from(formatIntegrity(integrity), 'utf8')
+  result.integrity = integrity
+
+  let signatureFile: BundleFile | undefined
+  if (identity) {
+    const signature = await stage('sign', async () => {
+      const outcome = await driver.run('sign', integrityBytes, identity)
+      if (!outcome.value) throw new PxpError('SIGNER_UNAVAILABLE', `The signer "${identity.signer}" resolved an identity but no plugin signed.`, { hint: 'Check the signer plugin configuration.' })
+      return outcome.value
+    })
+    result.signature = signature
+    const text = Buffer.from(Buffer.from(signature.cms).toString('base64') + '\n', 'utf8')
+    signatureFile = { path: SIGNATURE_FILE, content: text, mode: 0o644, role: 'generated', size: text.length }
+  }
+  const integrityFile: BundleFile = { path: INTEGRITY_FILE, content: integrityBytes, mode: 0o644, role: 'generated', size: integrityBytes.length }
+
+  const allFiles = [integrityFile, ...(signatureFile ? [signatureFile] : []), manifestFile, ...files]
+  const ordered = archiveOrder(allFiles).flatMap((e) => (e.type === 'file' ? [e.file] : []))
+  const outDir = finalDirOf(config.out, descriptor.id, descriptor.version, target.os, target.arch)
+  const model: BundleModel = {
+    pluginId: descriptor.id,
+    version: descriptor.version,
+    target,
+    baseName: `${descriptor.id}-${descriptor.version}-${target.os}-${target.arch}`,
+    files: ordered,
+    integrity,
+    integrityText: integrityBytes,
+    signature: result.signature,
+    manifest,
+    descriptor: descriptor.raw,
+    outDir,
+  }
+
+  await stage('emit', async () => {
+    await driver.run('emit', model)
+    if (!result.bundle) throw new PxpError('NO_EMITTER', 'No plugin emitted a bundle.', { hint: 'Keep the default emit-pxp plugin or add one that emits a file of kind "bundle".' })
+    recoverInterruptedCommit(outDir)
+    commitDirectory(state.stagingDir, outDir)
+    for (const artifact of result.artifacts) artifact.path = `${outDir}/${artifact.fileName}`
+  })
+  run.audit.append('bundle.emitted', { pluginId: descriptor.id, version: descriptor.version, target: `${target.os}-${target.arch}`, sha256: result.bundle!.sha256, size: result.bundle!.size, signer: identity?.signer ?? null })
+
+  if (options.upload && driver.has('upload')) {
+    const receipts = await stage('upload', () => driver.run('upload', result.artifacts))
+    result.uploads = receipts.values.flatMap((r) => (r ? (Array.isArray(r) ? r : [r]) : [])) as UploadReceipt[]
+  }
+  if (options.install && driver.has('install')) {
+    const outcome = await stage('install', () => driver.run('install', result.artifacts, result.uploads))
+    result.install = outcome.value ?? undefined
+  }
+}
+
+async function transformAll(driver: PluginDriver, graph: BundleGraph): Promise<void> {
+  const hooks = driver.hooks('transform')
+  if (hooks.length === 0) return
+  for (const original of graph.list()) {
+    let file = original
+    for (const bound of hooks) {
+      if (!bound.matches(file.path)) continue
+      const read = async () => (file.content ? Buffer.from(file.content) : readFile(file.source!))
+      const out = await driver.call(bound, 'transform', [file, read])
+      if (out === null) {
+        graph.remove(file.path)
+        break
+      }
+      if (!out) continue
+      graph.remove(file.path)
+      graph.add({
+        path: out.path ?? file.path,
+        ...(out.content !== undefined ? { content: out.content } : file.content ? { content: file.content } : { source: file.source }),
+        executable: out.executable ?? file.mode === 0o755,
+        role: file.role,
+      }, bound.plugin.name)
+      file = graph.get(out.path ?? file.path)!
+    }
+  }
+}
+
+async function resolveIdentity(run: RunState, state: TargetState, driver: PluginDriver): Promise<SignerIdentity | undefined> {
+  const { config } = run
+  const target = `${state.target.os}-${state.target.arch}`
+  if (!config.signing.enabled) {
+    if (!config.signing.approval) {
+      throw configError('SIGNING_APPROVAL_REQUIRED', 'PX_CLI_SIGNING=0 asks for an unsigned bundle, which needs an approval reference.', {
+        hint: 'Pass --approval <ticket or change id> (or PX_SIGNING_APPROVAL); it is recorded in report.json and audit.log.',
+      })
+    }
+    const actor = currentActor()
+    state.result.signingPolicy = 'unsigned-approved'
+    state.result.approval = { reference: config.signing.approval, actor }
+    run.audit.append('sign.skipped', { target, approval: config.signing.approval, actor, reason: 'PX_CLI_SIGNING=0' })
+    warn(run, state, 'UNSIGNED_APPROVED', `Building unsigned under approval ${config.signing.approval} (actor ${actor}).`)
+    return undefined
+  }
+  const outcome = await driver.run('resolveSigner')
+  if (outcome.value) {
+    state.result.signer = outcome.value
+    state.result.signingPolicy = 'signed'
+    return outcome.value
+  }
+  if (config.signer) {
+    const types = (Array.isArray(config.signer) ? config.signer : [config.signer]).map((s) => s.type).join(', ')
+    throw configError('SIGNER_NOT_FOUND', `The config asks for signer "${types}" but no plugin provides it.`, {
+      keyPath: 'signer',
+      file: config.configFile,
+      hint: 'Check signer.type, or add the plugin that implements it to `plugins`.',
+    })
+  }
+  state.result.signingPolicy = 'unsigned'
+  warn(run, state, 'UNSIGNED', 'No signer is configured: the bundle is unsigned and `pxp verify` will refuse it without --allow-unsigned.')
+  return undefined
+}
+
+function warn(run: RunState, state: TargetState, code: string, message: string): void {
+  state.result.warnings.push({ code, message })
+  run.logger.warn(`[${code}] ${message}`)
+  run.audit.append('build.warning', { code, message, target: `${state.target.os}-${state.target.arch}` })
+}
+
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')

@@ -1,0 +1,43 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
+export const pxpBin = fileURLToPath(new URL('../../bin/pxp.mjs', import.meta.url))
+
+export interface CliRun {
+  code: number
+  stdout: string
+  stderr: string
+  /** Parsed stdout when `--json` was passed. */
+  json?: any
+}
+
+/** Runs the shipped CLI as a real child process. */
+export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [pxpBin, ...args], {
+      cwd: options.cwd ?? repoRoot,
+      env: { ...process.env, NO_COLOR: '1', CI: '1', ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000)
+    child.on('error', reject)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      let json: unknown
+      if (args.includes('--json')) {
+        try {
+          json = JSON.parse(stdout)
+        } catch {
+          json = undefined
+        }
+      }
+      resolve({ code: code ?? -1, stdout, stderr, json })
+    })
+    child.stdin.end(options.input ?? '')
+  })
+}
