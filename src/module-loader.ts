@@ -2,9 +2,20 @@
  * Loads a plugin or preset given by specifier (an npm package or a local `.ts`/`.js` file) through
  * jiti, relative to the config file, so both can be TypeScript without a build step.
  */
+import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createJiti } from 'jiti'
 import { configError } from './errors.js'
+
+/**
+ * `import { defineConfig } from 'pxp'` must work in every config and local plugin, also where pxp
+ * runs through npx or a global install and is not in the project's node_modules: the running pxp
+ * answers for its own name (Nuxt does the same for `nuxt/config`).
+ */
+export function pxpAlias(): Record<string, string> {
+  const js = fileURLToPath(new URL('./index.js', import.meta.url))
+  return { pxp: existsSync(js) ? js : js.replace(/\.js$/, '.ts') }
+}
 
 export interface LoadedModule {
   value: unknown
@@ -13,7 +24,7 @@ export interface LoadedModule {
 }
 
 export async function importSpecifier(specifier: string, fromDir: string, kind: 'plugin' | 'preset', configFile?: string): Promise<LoadedModule> {
-  const jiti = createJiti(fromDir + '/', { interopDefault: true, moduleCache: true })
+  const jiti = createJiti(fromDir + '/', { interopDefault: true, moduleCache: true, alias: pxpAlias() })
   const where = configFile ?? 'the config'
   let file: string | undefined
   try {

@@ -51,8 +51,15 @@ export default definePlugin(() => ({
     for (const file of found) {
       const bundlePath = toBundlePath(file.rel, target)
       if (ignored(file.rel) || ignored(bundlePath)) continue
-      if (files.has(bundlePath) && files.get(bundlePath)!.source === file.source) continue
+      const earlier = files.get(bundlePath)
+      if (earlier?.source === file.source) continue // an asset glob matched a payload file again
       if (isSecretName(file.rel)) throw secretError(file.rel, 'its name marks it as a secret')
+      if (earlier) {
+        throw new PxpError('PATH_COLLISION', `"${bundlePath}" is added twice (from ${earlier.rel} and ${file.rel}).`, {
+          path: bundlePath,
+          hint: `Keep the file either in backend/bin/ (all targets) or in backend/bin/${ownTargetDir}/ (this target), not both.`,
+        })
+      }
       files.set(bundlePath, file)
     }
 

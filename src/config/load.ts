@@ -3,15 +3,16 @@
  * environment and the command-line flags on top, validates once and resolves every path.
  */
 import { existsSync } from 'node:fs'
-import { dirname, isAbsolute, resolve } from 'node:path'
-import { loadConfig as loadC12 } from 'c12'
+import { dirname, extname, isAbsolute, resolve } from 'node:path'
+import { createJiti } from 'jiti'
+import { loadConfig as loadC12, SUPPORTED_EXTENSIONS } from 'c12'
 import { configError, PxpError } from '../errors.js'
 import { DEFAULT_MTIME } from '../bundle/layout.js'
 import { envLayer } from './env.js'
 import { mergeConfig } from './merge.js'
 import { hostTarget } from './platform.js'
 import { getPath, layerOf, validateConfig } from './validate.js'
-import { importSpecifier, splitSpecifier } from '../module-loader.js'
+import { importSpecifier, pxpAlias, splitSpecifier } from '../module-loader.js'
 import defaultPreset from '../../presets/default/index.js'
 import type { ConfigLayer, Preset, ResolvedConfig, UserConfig } from './types.js'
 
@@ -55,12 +56,14 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     loaded = await loadC12<UserConfig>({
       name: 'px-plugin',
       cwd,
-      configFile: options.configFile ? resolve(cwd, options.configFile) : undefined,
+      ...(options.configFile && { configFile: resolve(cwd, options.configFile) }),
       dotenv: { cwd },
       envName: options.envName ?? env.NODE_ENV ?? 'production',
       rcFile: false,
       globalRc: false,
       packageJson: false,
+      jitiOptions: { alias: pxpAlias() },
+      resolve: (source, c12Options) => resolveFileLayer(source, c12Options.cwd ?? cwd, options.envName ?? env.NODE_ENV ?? 'production'),
       merger: mergeConfig as (...sources: Array<UserConfig | null | undefined>) => UserConfig,
     })
   } catch (error) {
@@ -72,10 +75,10 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     })
   }
 
-  const fileLayers: ConfigLayer[] = (loaded.layers ?? [])
-    .filter((l) => l.config && (l.configFile || l.source))
-    .map((l) => ({ source: l.configFile ?? l.source ?? '<config>', config: l.config as Record<string, unknown>, cwd: l.cwd }) as ConfigLayer & { cwd?: string })
   const configFile = loaded.configFile && existsSync(loaded.configFile) ? loaded.configFile : undefined
+  const fileLayers: Array<ConfigLayer & { cwd?: string }> = (loaded.layers ?? [])
+    .filter((l) => l.config && (l.configFile || l.source))
+    .map((l, i) => ({ source: (i === 0 && configFile) || layerFile(l.cwd ?? cwd, l.configFile ?? l.source ?? '<config>'), config: l.config as Record<string, unknown>, cwd: l.cwd }))
   const configDir = configFile ? dirname(configFile) : cwd
 
   const fromFiles = (loaded.config ?? {}) as UserConfig
@@ -170,7 +173,34 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     layers: layers.map(({ source, config }) => ({ source, config })),
     raw: merged,
   }
-  return { config, presets, pluginOptions: (fromFiles.plugins as unknown[] | undefined) ?? [], configDir }
+  return { config, presets, pluginOptions: (merged.plugins as unknown[] | undefined) ?? [], configDir }
+}
+
+/**
+ * `extends` entries that are file paths. c12 resolves a relative file path against its own
+ * directory a second time (`./team/base.config.ts` becomes `team/team/...`) and only warns when an
+ * entry is missing; pxp resolves such entries itself and refuses a missing one.
+ */
+async function resolveFileLayer(source: string, fromDir: string, envName: string) {
+  if (!/^(\.{1,2}\/|\/)/.test(source) || !extname(source)) return null
+  const file = resolve(fromDir, source)
+  if (!existsSync(file)) {
+    throw configError('CONFIG_EXTENDS_NOT_FOUND', `The config layer ${file} named in \`extends\` does not exist.`, { file, keyPath: 'extends', hint: 'Fix the path; it resolves against the file that extends it.' })
+  }
+  const jiti = createJiti(dirname(file) + '/', { interopDefault: true, alias: pxpAlias() })
+  let config = (await jiti.import(file, { default: true })) as Record<string, any>
+  if (typeof config === 'function') config = await (config as () => Record<string, any>)()
+  const envConfig = { ...config['$' + envName], ...config.$env?.[envName] }
+  if (Object.keys(envConfig).length > 0) config = mergeConfig(envConfig, config)
+  return { config, configFile: file, cwd: dirname(file), source: file }
+}
+
+/** c12 names layers without their extension; find the real file so messages can point at it. */
+function layerFile(dir: string, name: string): string {
+  const base = resolve(dir, name)
+  if (existsSync(base) && !base.endsWith('.config')) return base
+  for (const ext of SUPPORTED_EXTENSIONS) if (existsSync(base + ext)) return base + ext
+  return base
 }
 
 function parseSourceDateEpoch(value: string | undefined): number {

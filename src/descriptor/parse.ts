@@ -7,11 +7,11 @@ import { configError } from '../errors.js'
 import type { Descriptor } from './types.js'
 
 export function parseDescriptor(text: string, file = 'plugin.yaml'): Descriptor {
-  const doc = parseDocument(text, { prettyErrors: false })
+  const doc = parseDocument(text)
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!
     const line = first.linePos?.[0]
-    throw configError('DESCRIPTOR_MALFORMED', `${file}${line ? `:${line.line}:${line.col}` : ''} is not valid YAML: ${first.message.split('\n')[0]}`, {
+    throw configError('DESCRIPTOR_MALFORMED', `${file}${line ? `:${line.line}:${line.col}` : ''} is not valid YAML: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, {
       file,
       hint: 'Fix the YAML syntax at that position (indentation and quoting are the usual suspects).',
     })

@@ -37,7 +37,7 @@ export interface BuildResult {
 }
 
 export async function build(options: BuildOptions = {}): Promise<BuildResult> {
-  const logger = options.logger ?? createConsola({ stdout: process.stderr, stderr: process.stderr })
+  const console = options.logger ?? createConsola({ stdout: process.stderr, stderr: process.stderr })
   const loaded = await loadConfig({ ...options, command: 'build' })
   const { config } = loaded
   const targets = selectTargets(config.offline.targets, options.os, options.arch)
@@ -48,7 +48,20 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   ensureWritableDir(tmpRoot, 'staging directory')
 
   const distLog = new DistLog(join(config.out, 'dist.log'), runId)
-  logger.addReporter({ log: (entry) => distLog.write({ level: entry.type, tag: entry.tag || undefined, message: redactText(entry.args.map(String).join(' ')) }) })
+  // dist.log keeps every line down to debug; the console shows what its own level allows.
+  const logger = createConsola({
+    level: 4,
+    reporters: [
+      { log: (entry) => distLog.write({ level: entry.type, tag: entry.tag || undefined, message: redactText(entry.args.map(String).join(' ')) }) },
+      {
+        log: (entry) => {
+          if (entry.level > console.level) return
+          const target = entry.tag ? console.withTag(entry.tag) : console
+          ;(target[entry.type as 'info'] ?? target.log)(...(entry.args.map((a) => (typeof a === 'string' ? redactText(a) : a)) as [unknown]))
+        },
+      },
+    ],
+  })
   const run: RunState = {
     runId,
     config,

@@ -64,7 +64,13 @@ export function buildJson(result: BuildResult): Record<string, unknown> {
   }
 }
 
-async function runBuild(flags: BuildFlags): Promise<number> {
+/** A flag given twice arrives as an array from cac; like other CLIs, the last one wins. */
+export function lastValues<T extends object>(flags: T): T {
+  return Object.fromEntries(Object.entries(flags).map(([k, v]) => [k, Array.isArray(v) && k !== '--' ? v[v.length - 1] : v])) as T
+}
+
+async function runBuild(input: BuildFlags): Promise<number> {
+  const flags = lastValues(input)
   if (flags.target && flags.target !== 'offline') {
     throw new PxpError('USAGE', `Unknown --target "${flags.target}".`, { exitCode: 2, hint: 'The only target is "offline".' })
   }
