@@ -65,6 +65,7 @@ function targetReport(ctx: PluginContext, r: Readonly<TargetResult>): Record<str
       chain: r.signer?.chain ?? [],
       details: r.signer?.details ?? null,
       approval: r.approval ?? null,
+      fallbacks: r.signingFallbacks ?? [],
     },
     uploads: r.uploads,
     install: r.install ?? null,

@@ -4,13 +4,15 @@
  */
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { configError, PxpError } from '../errors.js'
+import { configError, PxpError, toPxpError } from '../errors.js'
 import { assertValidDescriptor, parseDescriptor } from '../descriptor/index.js'
 import { artefactGroups, hashGroup, type ArtefactDigest } from '../bundle/hashing.js'
 import { DESCRIPTOR_FILE, INTEGRITY_FILE, MANIFEST_FILE, SIGNATURE_FILE, archiveOrder, formatIntegrity } from '../bundle/layout.js'
 import { buildManifest, serializeManifest } from '../bundle/manifest.js'
 import { currentActor } from '../report/audit-log.js'
-import type { BundleFile, BundleModel, IntegrityEntry, SignerIdentity, UploadReceipt } from '../plugin-api.js'
+import type { BundleFile, BundleModel, IntegrityEntry, SignerIdentity, TargetConfig, UploadReceipt } from '../plugin-api.js'
+import type { SignerConfig, SignerEntry } from '../config/types.js'
+import type { ValidDescriptor } from '../descriptor/types.js'
 import type { PluginDriver } from '../host/driver.js'
 import { BundleGraph } from './graph.js'
 import { commitDirectory, finalDirOf, recoverInterruptedCommit } from './output-dir.js'
@@ -77,28 +79,18 @@ export async function buildTarget(run: RunState, state: TargetState, driver: Plu
   for (const file of files) {
     if (!entries.has(file.path)) throw new PxpError('HASH_INCOMPLETE', `The hash hook returned no entry for "${file.path}".`, { hint: 'A custom hash plugin must hash every file it is given.' })
   }
+  result.integrity = [...entries.values()]
   const artefacts: Record<string, ArtefactDigest> = { ...hashed.artefacts }
   for (const group of groups) artefacts[group.key] ??= (await hashGroup(group)).digest
 
-  // signer identity first: manifest.json names the chain and is itself covered by the signature
-  const identity = await stage('resolveSigner', () => resolveIdentity(run, state, driver))
-  const manifest = buildManifest({ descriptor, target, artefacts, signer: identity })
+  const signed = await signBundle(run, state, driver, { descriptor, target, artefacts, stage })
+  const { manifest, integrity, integrityBytes } = signed
   result.manifest = manifest
-  const manifestBytes = serializeManifest(manifest)
-  const manifestFile: BundleFile = { path: MANIFEST_FILE, content: manifestBytes, mode: 0o644, role: 'generated', size: manifestBytes.length }
-  const integrity: IntegrityEntry[] = [...entries.values(), { path: MANIFEST_FILE, sha256: sha256(manifestBytes), size: manifestBytes.length }]
-  const integrityBytes = Buffer.from(formatIntegrity(integrity), 'utf8')
   result.integrity = integrity
-
+  const manifestFile: BundleFile = { path: MANIFEST_FILE, content: signed.manifestBytes, mode: 0o644, role: 'generated', size: signed.manifestBytes.length }
   let signatureFile: BundleFile | undefined
-  if (identity) {
-    const signature = await stage('sign', async () => {
-      const outcome = await driver.run('sign', integrityBytes, identity)
-      if (!outcome.value) throw new PxpError('SIGNER_UNAVAILABLE', `The signer "${identity.signer}" resolved an identity but no plugin signed.`, { hint: 'Check the signer plugin configuration.' })
-      return outcome.value
-    })
-    result.signature = signature
-    const text = Buffer.from(Buffer.from(signature.cms).toString('base64') + '\n', 'utf8')
+  if (result.signature) {
+    const text = Buffer.from(Buffer.from(result.signature.cms).toString('base64') + '\n', 'utf8')
     signatureFile = { path: SIGNATURE_FILE, content: text, mode: 0o644, role: 'generated', size: text.length }
   }
   const integrityFile: BundleFile = { path: INTEGRITY_FILE, content: integrityBytes, mode: 0o644, role: 'generated', size: integrityBytes.length }
@@ -127,7 +119,7 @@ export async function buildTarget(run: RunState, state: TargetState, driver: Plu
     commitDirectory(state.stagingDir, outDir)
     for (const artifact of result.artifacts) artifact.path = `${outDir}/${artifact.fileName}`
   })
-  run.audit.append('bundle.emitted', { pluginId: descriptor.id, version: descriptor.version, target: `${target.os}-${target.arch}`, sha256: result.bundle!.sha256, size: result.bundle!.size, signer: identity?.signer ?? null })
+  run.audit.append('bundle.emitted', { pluginId: descriptor.id, version: descriptor.version, target: `${target.os}-${target.arch}`, sha256: result.bundle!.sha256, size: result.bundle!.size, signer: result.signer?.signer ?? null })
 
   if (options.upload && driver.has('upload')) {
     const receipts = await stage('upload', () => driver.run('upload', result.artifacts))
@@ -165,9 +157,29 @@ async function transformAll(driver: PluginDriver, graph: BundleGraph): Promise<v
   }
 }
 
-async function resolveIdentity(run: RunState, state: TargetState, driver: PluginDriver): Promise<SignerIdentity | undefined> {
+interface SignInput {
+  descriptor: ValidDescriptor
+  target: TargetConfig
+  artefacts: Record<string, ArtefactDigest>
+  stage: <T>(name: string, work: () => Promise<T>) => Promise<T>
+}
+
+/**
+ * manifest.json → integrity.txt → signature. manifest.json names the signer's chain and is itself
+ * listed in integrity.txt, so each signer of a fallback chain gets its own manifest: when the KMS
+ * signer fails and the PEM one takes over, the bundle names the PEM chain.
+ */
+async function signBundle(run: RunState, state: TargetState, driver: PluginDriver, input: SignInput) {
   const { config } = run
-  const target = `${state.target.os}-${state.target.arch}`
+  const { result } = state
+  const entries = entriesOf(config.signer)
+  const prepare = (identity: SignerIdentity | undefined) => {
+    const manifest = buildManifest({ descriptor: input.descriptor, target: input.target, artefacts: input.artefacts, signer: identity })
+    const manifestBytes = serializeManifest(manifest)
+    const integrity: IntegrityEntry[] = [...result.integrity, { path: MANIFEST_FILE, sha256: sha256(manifestBytes), size: manifestBytes.length }]
+    return { manifest, manifestBytes, integrity, integrityBytes: Buffer.from(formatIntegrity(integrity), 'utf8') }
+  }
+
   if (!config.signing.enabled) {
     if (!config.signing.approval) {
       throw configError('SIGNING_APPROVAL_REQUIRED', 'PX_CLI_SIGNING=0 asks for an unsigned bundle, which needs an approval reference.', {
@@ -175,30 +187,58 @@ async function resolveIdentity(run: RunState, state: TargetState, driver: Plugin
       })
     }
     const actor = currentActor()
-    state.result.signingPolicy = 'unsigned-approved'
-    state.result.approval = { reference: config.signing.approval, actor }
-    run.audit.append('sign.skipped', { target, approval: config.signing.approval, actor, reason: 'PX_CLI_SIGNING=0' })
+    result.signingPolicy = 'unsigned-approved'
+    result.approval = { reference: config.signing.approval, actor }
+    run.audit.append('sign.skipped', { target: targetName(state), approval: config.signing.approval, actor, reason: 'PX_CLI_SIGNING=0' })
     warn(run, state, 'UNSIGNED_APPROVED', `Building unsigned under approval ${config.signing.approval} (actor ${actor}).`)
-    return undefined
+    return prepare(undefined)
   }
-  const outcome = await driver.run('resolveSigner')
-  if (outcome.value) {
-    state.result.signer = outcome.value
-    state.result.signingPolicy = 'signed'
-    return outcome.value
+
+  for (const [i, entry] of entries.entries()) {
+    try {
+      const identity = await input.stage('resolveSigner', async () => (await driver.run('resolveSigner', entry)).value ?? undefined)
+      if (!identity) {
+        if (!entry) {
+          result.signingPolicy = 'unsigned'
+          warn(run, state, 'UNSIGNED', 'No signer is configured: the bundle is unsigned and `pxp verify` will refuse it without --allow-unsigned.')
+          return prepare(undefined)
+        }
+        throw configError('SIGNER_NOT_FOUND', `The config asks for signer "${entry.type}" but no plugin provides it.`, {
+          keyPath: entries.length > 1 ? `signer[${i}].type` : 'signer.type',
+          file: config.configFile,
+          hint: 'Check signer.type, or add the plugin that implements it to `plugins`.',
+        })
+      }
+      const prepared = prepare(identity)
+      const signature = await input.stage('sign', async () => {
+        const outcome = await driver.run('sign', prepared.integrityBytes, identity)
+        if (!outcome.value) throw new PxpError('SIGNER_UNAVAILABLE', `The signer "${identity.signer}" resolved an identity but no plugin signed.`, { hint: 'Check the signer plugin configuration.' })
+        return outcome.value
+      })
+      result.signer = identity
+      result.signature = signature
+      result.signingPolicy = 'signed'
+      return prepared
+    } catch (thrown) {
+      const error = toPxpError(thrown)
+      const next = entries[i + 1]
+      // A fallback is for a signer that is down or refusing, not for a broken config.
+      if (!next || error.exitCode === 2) throw error
+      const signer = entry?.type ?? 'unknown'
+      ;(result.signingFallbacks ??= []).push({ signer, code: error.code, message: error.message })
+      run.audit.append('sign.fallback', { target: targetName(state), from: signer, to: next.type, code: error.code, message: error.message })
+      warn(run, state, 'SIGNER_FALLBACK', `Signer "${signer}" failed (${error.code}: ${error.message}); falling back to "${next.type}".`)
+    }
   }
-  if (config.signer) {
-    const types = (Array.isArray(config.signer) ? config.signer : [config.signer]).map((s) => s.type).join(', ')
-    throw configError('SIGNER_NOT_FOUND', `The config asks for signer "${types}" but no plugin provides it.`, {
-      keyPath: 'signer',
-      file: config.configFile,
-      hint: 'Check signer.type, or add the plugin that implements it to `plugins`.',
-    })
-  }
-  state.result.signingPolicy = 'unsigned'
-  warn(run, state, 'UNSIGNED', 'No signer is configured: the bundle is unsigned and `pxp verify` will refuse it without --allow-unsigned.')
-  return undefined
+  throw new PxpError('SIGNER_UNAVAILABLE', 'No signer could sign.', {})
 }
+
+function entriesOf(signer: SignerConfig | undefined): Array<SignerEntry | undefined> {
+  if (!signer) return [undefined]
+  return Array.isArray(signer) ? signer : [signer]
+}
+
+const targetName = (state: TargetState) => `${state.target.os}-${state.target.arch}`
 
 function warn(run: RunState, state: TargetState, code: string, message: string): void {
   state.result.warnings.push({ code, message })
