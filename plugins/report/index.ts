@@ -55,6 +55,7 @@ function targetReport(ctx: PluginContext, r: Readonly<TargetResult>): Record<str
     target: { os: r.target.os, arch: r.target.arch },
     bundle: bundle ? { file: bundle.fileName, sha256: bundle.sha256, size: bundle.size } : null,
     files: r.fileCount ?? null,
+    sizes: r.sizes ? { bundle_bytes: bundle?.size ?? null, ...r.sizes } : null,
     integrity: { file: 'integrity.txt', entries: r.integrity.length },
     artefacts: (r.manifest as { artefacts?: unknown } | undefined)?.artefacts ?? null,
     signing: {

@@ -4,12 +4,15 @@
  * errors to the exit codes of cli.md.
  */
 import { cac } from 'cac'
+import { consola } from 'consola'
 import { commands } from './commands/index.js'
 import { failure } from './output.js'
 import { PxpError } from '../errors.js'
 import { toolVersion } from '../version.js'
 
 export async function main(argv: string[]): Promise<number> {
+  // Human output goes to stderr (cli.md): stdout is reserved for `--json` documents.
+  consola.options.stdout = process.stderr
   const cli = cac('pxp')
   let exitCode = 0
   for (const command of commands) {

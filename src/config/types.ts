@@ -68,10 +68,14 @@ export interface SandboxConfig {
 }
 
 export interface LimitsConfig {
+  /** Compressed `.pxp` size; default 300 MiB. */
   maxBundleBytes?: number
+  /** Uncompressed `backend/`; default 200 MiB. */
   maxBackendBytes?: number
+  /** Uncompressed `web-admin/`; default 100 MiB. */
   maxFrontendBytes?: number
-  onExceed?: 'warn' | 'fail'
+  /** `fail` (default) or `warn`, for all budgets or per budget. */
+  onExceed?: 'warn' | 'fail' | { bundle?: 'warn' | 'fail'; backend?: 'warn' | 'fail'; frontend?: 'warn' | 'fail' }
 }
 
 export interface UserConfig {

@@ -72,7 +72,12 @@ export function validateConfig(raw: Record<string, unknown>, layers: ConfigLayer
   const limits = raw.limits as Record<string, unknown> | undefined
   if (limits) {
     for (const key of ['maxBundleBytes', 'maxBackendBytes', 'maxFrontendBytes']) check(`limits.${key}`, limits[key], positiveNumber)
-    check('limits.onExceed', limits.onExceed, oneOf(['warn', 'fail']))
+    if (typeof limits.onExceed === 'object' && limits.onExceed !== null) {
+      for (const [key, value] of Object.entries(limits.onExceed)) {
+        if (!['bundle', 'backend', 'frontend'].includes(key)) problems.push({ keyPath: `limits.onExceed.${key}`, message: 'is not a budget (bundle, backend, frontend)' })
+        else check(`limits.onExceed.${key}`, value, oneOf(['warn', 'fail']))
+      }
+    } else check('limits.onExceed', limits.onExceed, oneOf(['warn', 'fail']))
   }
   check('trust', raw.trust, stringList)
   check('plugins', raw.plugins, list)

@@ -16,6 +16,7 @@ import { redactText } from '../redact.js'
 import type { TargetConfig, TargetResult } from '../plugin-api.js'
 import { createContextFactory, type RunState, type TargetState } from './context.js'
 import { ensureWritableDir } from './output-dir.js'
+import { pruneStaging } from './staging.js'
 import { buildTarget } from './target.js'
 
 export interface BuildOptions extends Omit<LoadConfigOptions, 'command'> {
@@ -46,6 +47,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`
   const tmpRoot = join(config.out, '.tmp', runId)
   ensureWritableDir(tmpRoot, 'staging directory')
+  pruneStaging(config.out, runId)
 
   const distLog = new DistLog(join(config.out, 'dist.log'), runId)
   // dist.log keeps every line down to debug; the console shows what its own level allows.

@@ -15,6 +15,7 @@ import type { SignerConfig, SignerEntry } from '../config/types.js'
 import type { ValidDescriptor } from '../descriptor/types.js'
 import type { PluginDriver } from '../host/driver.js'
 import { BundleGraph } from './graph.js'
+import { budgetError, checkBudget, summariseSizes, type BudgetBreach } from './budgets.js'
 import { commitDirectory, finalDirOf, recoverInterruptedCommit } from './output-dir.js'
 import type { RunState, TargetState } from './context.js'
 
@@ -80,6 +81,10 @@ export async function buildTarget(run: RunState, state: TargetState, driver: Plu
     if (!entries.has(file.path)) throw new PxpError('HASH_INCOMPLETE', `The hash hook returned no entry for "${file.path}".`, { hint: 'A custom hash plugin must hash every file it is given.' })
   }
   result.integrity = [...entries.values()]
+  result.sizes = summariseSizes(result.integrity)
+  const roleBytes = (role: string) => files.filter((f) => f.role === role).reduce((n, f) => n + entries.get(f.path)!.size, 0)
+  enforceBudget(run, state, checkBudget(config, 'backend', roleBytes('backend')))
+  enforceBudget(run, state, checkBudget(config, 'frontend', roleBytes('frontend')))
   const artefacts: Record<string, ArtefactDigest> = { ...hashed.artefacts }
   for (const group of groups) artefacts[group.key] ??= (await hashGroup(group)).digest
 
@@ -115,6 +120,7 @@ export async function buildTarget(run: RunState, state: TargetState, driver: Plu
   await stage('emit', async () => {
     await driver.run('emit', model)
     if (!result.bundle) throw new PxpError('NO_EMITTER', 'No plugin emitted a bundle.', { hint: 'Keep the default emit-pxp plugin or add one that emits a file of kind "bundle".' })
+    enforceBudget(run, state, checkBudget(config, 'bundle', result.bundle.size))
     recoverInterruptedCommit(outDir)
     commitDirectory(state.stagingDir, outDir)
     for (const artifact of result.artifacts) artifact.path = `${outDir}/${artifact.fileName}`
@@ -239,6 +245,12 @@ function entriesOf(signer: SignerConfig | undefined): Array<SignerEntry | undefi
 }
 
 const targetName = (state: TargetState) => `${state.target.os}-${state.target.arch}`
+
+function enforceBudget(run: RunState, state: TargetState, breach: BudgetBreach | undefined): void {
+  if (!breach) return
+  if (breach.mode === 'fail') throw budgetError(breach)
+  warn(run, state, 'SIZE_BUDGET_EXCEEDED', breach.message)
+}
 
 function warn(run: RunState, state: TargetState, code: string, message: string): void {
   state.result.warnings.push({ code, message })

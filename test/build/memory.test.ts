@@ -3,7 +3,7 @@ import { closeSync, ftruncateSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { repoRoot } from '../helpers/cli.js'
-import { BUNDLE, copyPlayground, tempDir } from '../helpers/fixtures.js'
+import { BUNDLE, copyPlayground, tempDir, write } from '../helpers/fixtures.js'
 
 describe('streaming', () => {
   it('packs a 400 MB file with flat memory (peak RSS far below the file size)', () => {
@@ -13,6 +13,8 @@ describe('streaming', () => {
     const fd = openSync(big, 'w')
     ftruncateSync(fd, 400 * 1024 * 1024)
     closeSync(fd)
+    // Above the published 200 MiB backend budget on purpose: raise it for this project.
+    write(root, 'px-plugin.config.ts', 'export default { limits: { maxBackendBytes: 1024 ** 3, maxBundleBytes: 1024 ** 3 } }\n')
     const out = tempDir()
     // The build runs in its own process so its peak RSS is the build's alone.
     const script = `

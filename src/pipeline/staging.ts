@@ -1,0 +1,34 @@
+/**
+ * Housekeeping of `<out>/.tmp` (staging of runs) and `<out>/.cache`. Successful runs remove their
+ * staging; failed runs keep theirs, with the failure report, for forensics and `--resume` — the
+ * newest few are kept automatically and `pxp clean` removes the rest.
+ */
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+
+export const KEEP_FAILED_RUNS = 3
+
+/** Staging directories of earlier runs, oldest first (run ids start with an ISO timestamp). */
+export function stagedRuns(out: string): string[] {
+  const dir = join(out, '.tmp')
+  if (!existsSync(dir)) return []
+  return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(dir, d.name)).sort()
+}
+
+/** Removes all but the newest `keep` failed-run staging directories (the current run excluded). */
+export function pruneStaging(out: string, currentRun: string, keep = KEEP_FAILED_RUNS): void {
+  const older = stagedRuns(out).filter((d) => !d.endsWith(currentRun))
+  for (const dir of older.slice(0, Math.max(0, older.length - keep))) rmSync(dir, { recursive: true, force: true })
+}
+
+export interface CleanItem { path: string; bytes: number }
+
+export function cleanTargets(out: string): CleanItem[] {
+  return [join(out, '.tmp'), join(out, '.cache')].filter(existsSync).map((path) => ({ path, bytes: du(path) }))
+}
+
+function du(path: string): number {
+  const info = statSync(path)
+  if (!info.isDirectory()) return info.size
+  return readdirSync(path).reduce((n, name) => n + du(join(path, name)), 0)
+}
