@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI is compiled to dist/ by `npm install` (the `prepare` script).
-import { main } from '../dist/src/cli/main.js'
+// The AWS SDK warns about Node 20 on every call; pxp supports Node >= 20.19 deliberately.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+const { main } = await import('../dist/src/cli/main.js')
 
 process.exitCode = await main(process.argv.slice(2))

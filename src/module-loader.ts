@@ -13,8 +13,23 @@ import { configError } from './errors.js'
  * answers for its own name (Nuxt does the same for `nuxt/config`).
  */
 export function pxpAlias(): Record<string, string> {
-  const js = fileURLToPath(new URL('./index.js', import.meta.url))
-  return { pxp: existsSync(js) ? js : js.replace(/\.js$/, '.ts') }
+  const file = (rel: string) => {
+    const js = fileURLToPath(new URL(rel, import.meta.url))
+    return existsSync(js) ? js : js.replace(/\.js$/, '.ts')
+  }
+  // jiti aliases match prefixes, so every public subpath needs its own entry (see package.json exports).
+  return {
+    pxp: file('./index.js'),
+    'pxp/presets/default': file('../presets/default/index.js'),
+    'pxp/presets/powerx-intranet': file('../presets/powerx-intranet/index.js'),
+    'pxp/presets/aws': file('../presets/aws/index.js'),
+    'pxp/presets/aliyun': file('../presets/aliyun/index.js'),
+    'pxp/unplugin': file('./unplugin/index.js'),
+    'pxp/vite': file('./unplugin/vite.js'),
+    'pxp/rollup': file('./unplugin/rollup.js'),
+    'pxp/webpack': file('./unplugin/webpack.js'),
+    'pxp/esbuild': file('./unplugin/esbuild.js'),
+  }
 }
 
 export interface LoadedModule {

@@ -4,10 +4,10 @@
  */
 import type { ConsolaInstance } from 'consola'
 import type { PxpError } from './errors.js'
-import type { Preset, ResolvedConfig, TargetConfig, UserConfig } from './config/types.js'
+import type { Preset, ResolvedConfig, SignerEntry, TargetConfig, UserConfig } from './config/types.js'
 import type { ArtefactDigest, ArtefactGroup } from './bundle/hashing.js'
 
-export type { ResolvedConfig, TargetConfig, UserConfig, Preset } from './config/types.js'
+export type { ResolvedConfig, TargetConfig, UserConfig, Preset, SignerEntry } from './config/types.js'
 export { PxpError, configError } from './errors.js'
 export { hashFile, hashGroup, fileChunks, type ArtefactGroup, type ArtefactDigest } from './bundle/hashing.js'
 export { archiveOrder, type ArchiveEntry, INTEGRITY_FILE, SIGNATURE_FILE, MANIFEST_FILE, DESCRIPTOR_FILE, REPORT_FILE } from './bundle/layout.js'
@@ -159,8 +159,12 @@ export interface TargetResult {
   /** `signed`, `unsigned` (no signer configured) or `unsigned-approved` (PX_CLI_SIGNING=0 + approval). */
   signingPolicy?: 'signed' | 'unsigned' | 'unsigned-approved'
   approval?: { reference: string; actor: string }
+  /** Signers of a fallback chain that failed before one succeeded. */
+  signingFallbacks?: Array<{ signer: string; code: string; message: string }>
   manifest?: Record<string, unknown>
   fileCount?: number
+  /** Uncompressed sizes: total, per top-level folder, the ten largest files. */
+  sizes?: { uncompressed_bytes: number; by_folder: Record<string, number>; largest_files: Array<{ path: string; size: number }> }
   pluginId: string
   version: string
   bundle?: EmittedArtifact
@@ -232,7 +236,11 @@ export interface PluginHooks {
   collect: (this: PluginContext) => Awaitable<void>
   transform: (this: PluginContext, file: BundleFile, read: () => Promise<Buffer>) => Awaitable<TransformOutput | null | void>
   hash: (this: PluginContext, files: readonly BundleFile[], groups: readonly ArtefactGroup[]) => Awaitable<HashResult | null | void>
-  resolveSigner: (this: PluginContext) => Awaitable<SignerIdentity | null | void>
+  /**
+   * Called once per configured signer entry, in order (`signer: [kms, pem]` is a fallback chain);
+   * answer only for an entry of your own type. `entry` is undefined when no signer is configured.
+   */
+  resolveSigner: (this: PluginContext, entry: SignerEntry | undefined) => Awaitable<SignerIdentity | null | void>
   sign: (this: PluginContext, integrityText: Uint8Array, identity: SignerIdentity) => Awaitable<SignResult | null | void>
   emit: (this: PluginContext, bundle: BundleModel) => Awaitable<void>
   upload: (this: PluginContext, artifacts: readonly EmittedArtifact[]) => Awaitable<UploadReceipt | UploadReceipt[] | null | void>
@@ -273,3 +281,35 @@ export function definePreset(preset: Preset): Preset {
 export function defineConfig(config: import('./config/types.js').InputConfig): import('./config/types.js').InputConfig {
   return config
 }
+
+// Signing building blocks, re-exported so first- and third-party signer plugins (PEM, KMS, HTTP)
+// assemble the exact CMS structure of pxp-format.md without reaching into pxp internals.
+export { createDetachedSignedData, type DetachedSignedDataInput, type RawSigner } from './crypto/cms-sign.js'
+export {
+  assertCertificateValidAt,
+  certificateInfo,
+  isSelfIssued,
+  parsePemCertificates,
+  readCertificateFile,
+  signingUsageProblem,
+} from './crypto/certs.js'
+export {
+  assertKeyMatchesCertificate,
+  keyMatchesCertificate,
+  keyObjectSigner,
+  loadPkcs12,
+  loadPrivateKeyPem,
+  signatureAlgorithmForKey,
+  type KeySource,
+} from './crypto/keys.js'
+// Remote signers (KMS, signing service, third-party): the shared chain/policy/public-key checks,
+// and local verification of a CMS a service returns.
+export {
+  checkSigningCertificates,
+  certificatePublicKey,
+  publicKeyFromSpki,
+  samePublicKey,
+  signerChain,
+  type CertificatePolicyOptions,
+} from './crypto/signer-policy.js'
+export { verifyDetachedSignedData, type VerifiedSignature, type VerifyDetachedInput } from './crypto/cms-verify.js'

@@ -74,6 +74,7 @@ function targetReport(ctx: PluginContext, r: Readonly<TargetResult>): Record<str
     warnings: r.warnings,
     metrics: r.metrics,
     plugins: r.plugins,
+    telemetry_id: (r.plugins['telemetry-http']?.telemetryId as string | undefined) ?? null,
     source_date_epoch: ctx.config.sourceDateEpoch,
     tool: toolInfo(),
   }

@@ -11,9 +11,9 @@ type Entry = [when: (config: Readonly<UserConfig>) => boolean, load: () => Promi
 const types = (value: unknown): string[] =>
   (Array.isArray(value) ? value : value ? [value] : []).map((v) => String((v as { type?: unknown }).type))
 
+// When a built-in loads: always, or when its config section names it.
 const always = () => true
 const signer = (type: string) => (c: Readonly<UserConfig>) => types(c.signer).includes(type)
-// Helpers for the entries below: `[signer('pem'), () => import(...)]`.
 const store = (type: string) => (c: Readonly<UserConfig>) => types(c.artifactStore).includes(type)
 
 const BUILT_INS: Entry[] = [
@@ -21,6 +21,16 @@ const BUILT_INS: Entry[] = [
   [always, () => import('../../plugins/hash-sha256/index.js')],
   [always, () => import('../../plugins/emit-pxp/index.js')],
   [always, () => import('../../plugins/report/index.js')],
+  [always, () => import('../../plugins/report-html/index.js')],
+  [(c) => Boolean(c.telemetry), () => import('../../plugins/telemetry-http/index.js')],
+  [(c) => Boolean(c.alerts), () => import('../../plugins/alert-webhook/index.js')],
+  [signer('pem'), () => import('../../plugins/signer-pem/index.js')],
+  [signer('kms'), () => import('../../plugins/signer-kms/index.js')],
+  [signer('http'), () => import('../../plugins/signer-http/index.js')],
+  [store('s3'), () => import('../../plugins/uploader-s3/index.js')],
+  [store('oss'), () => import('../../plugins/uploader-oss/index.js')],
+  [store('fs'), () => import('../../plugins/uploader-fs/index.js')],
+  [store('signed-url'), () => import('../../plugins/uploader-signed-url/index.js')],
 ]
 
 export default definePreset({

@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs'
 import { dirname, extname, isAbsolute, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { createJiti } from 'jiti'
 import { loadConfig as loadC12, SUPPORTED_EXTENSIONS } from 'c12'
 import { configError, PxpError } from '../errors.js'
@@ -13,6 +14,7 @@ import { mergeConfig } from './merge.js'
 import { hostTarget } from './platform.js'
 import { getPath, layerOf, validateConfig } from './validate.js'
 import { importSpecifier, pxpAlias, splitSpecifier } from '../module-loader.js'
+import { builtInPresetName, isPresetLike, loadBuiltInPreset } from './builtin-presets.js'
 import defaultPreset from '../../presets/default/index.js'
 import type { ConfigLayer, Preset, ResolvedConfig, UserConfig } from './types.js'
 
@@ -91,10 +93,17 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     let presetDir = configDir
     if (typeof option === 'string' || Array.isArray(option)) {
       const [specifier, presetOptions] = splitSpecifier(option as string | [string, unknown])
-      const { value, file } = await importSpecifier(specifier, configDir, 'preset', configFile)
-      preset = (typeof value === 'function' ? await (value as (o: unknown) => Preset)(presetOptions) : value) as Preset
-      if (file) presetDir = dirname(file)
+      const builtIn = builtInPresetName(specifier)
+      if (builtIn) {
+        // Built-in presets: relative paths in them and in their options resolve against the config.
+        preset = await loadBuiltInPreset(builtIn, presetOptions)
+      } else {
+        const { value, file } = await importSpecifier(specifier, configDir, 'preset', configFile)
+        preset = (typeof value === 'function' ? await (value as (o: unknown) => Preset)(presetOptions) : value) as Preset
+        if (file) presetDir = dirname(file)
+      }
     }
+    if (presets.includes(preset)) continue // e.g. 'default', which is always first
     if (!preset || typeof preset !== 'object' || typeof preset.name !== 'string') {
       throw configError('PRESET_INVALID', `A preset listed in ${configFile ?? 'the config'} is not a preset object { name, plugins?, config? }.`, { file: configFile, keyPath: 'presets', hint: 'Export definePreset({ name, plugins, config }).' })
     }
@@ -182,7 +191,11 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
  * entry is missing; pxp resolves such entries itself and refuses a missing one.
  */
 async function resolveFileLayer(source: string, fromDir: string, envName: string) {
-  if (!/^(\.{1,2}\/|\/)/.test(source) || !extname(source)) return null
+  // A preset named in `extends` becomes a layer `{ presets: [it] }`, i.e. the same as listing it in
+  // `presets` (built-in names, `pxp/presets/<name>`, or a package/file exporting a preset).
+  if (builtInPresetName(source)) return presetLayer(source, fromDir)
+  if (!/^(\.{1,2}\/|\/)/.test(source)) return npmPresetLayer(source, fromDir)
+  if (!extname(source)) return null
   const file = resolve(fromDir, source)
   if (!existsSync(file)) {
     throw configError('CONFIG_EXTENDS_NOT_FOUND', `The config layer ${file} named in \`extends\` does not exist.`, { file, keyPath: 'extends', hint: 'Fix the path; it resolves against the file that extends it.' })
@@ -190,13 +203,35 @@ async function resolveFileLayer(source: string, fromDir: string, envName: string
   const jiti = createJiti(dirname(file) + '/', { interopDefault: true, alias: pxpAlias() })
   let config = (await jiti.import(file, { default: true })) as Record<string, any>
   if (typeof config === 'function') config = await (config as () => Record<string, any>)()
+  if (isPresetLike(config)) return presetLayer(file, dirname(file))
   const envConfig = { ...config['$' + envName], ...config.$env?.[envName] }
   if (Object.keys(envConfig).length > 0) config = mergeConfig(envConfig, config)
   return { config, configFile: file, cwd: dirname(file), source: file }
 }
 
+function presetLayer(specifier: string, fromDir: string) {
+  return { config: { presets: [specifier] }, configFile: undefined, cwd: fromDir, source: `preset ${specifier}` }
+}
+
+/** An npm package in `extends` that exports a preset (a config-layer package is left to c12). */
+async function npmPresetLayer(source: string, fromDir: string) {
+  if (/^[a-z][\w+.-]*:/i.test(source)) return null // gh:, https:, … — c12's remote layers
+  let file: string
+  try {
+    const resolved = createJiti(fromDir + '/', { alias: pxpAlias() }).esmResolve(source)
+    file = resolved.startsWith('file:') ? fileURLToPath(resolved) : resolved
+  } catch {
+    return null
+  }
+  const jiti = createJiti(dirname(file) + '/', { interopDefault: true, alias: pxpAlias() })
+  let value = (await jiti.import(file, { default: true })) as unknown
+  if (typeof value === 'function') value = await (value as () => unknown)()
+  return isPresetLike(value) ? presetLayer(file, fromDir) : null
+}
+
 /** c12 names layers without their extension; find the real file so messages can point at it. */
 function layerFile(dir: string, name: string): string {
+  if (name.startsWith('preset ')) return name
   const base = resolve(dir, name)
   if (existsSync(base) && !base.endsWith('.config')) return base
   for (const ext of SUPPORTED_EXTENSIONS) if (existsSync(base + ext)) return base + ext

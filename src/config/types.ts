@@ -32,7 +32,8 @@ export interface OfflineConfig {
   certExpiryWarnDays?: number
 }
 
-export interface PemSignerConfig { type: 'pem'; cert: string; key: string; chain?: string; passphraseEnv?: string; [key: string]: unknown }
+/** PEM key + certificate, or a PKCS#12 bundle (`p12`, or `key` ending in .p12/.pfx) that carries the certificate. */
+export interface PemSignerConfig { type: 'pem'; cert?: string; key?: string; p12?: string; chain?: string; passphraseEnv?: string; [key: string]: unknown }
 export interface KmsSignerConfig { type: 'kms'; keyId: string; region: string; endpoint?: string; cert: string; chain?: string; [key: string]: unknown }
 export interface HttpSignerConfig { type: 'http'; url: string; tokenEnv?: string; cert?: string; chain?: string; [key: string]: unknown }
 export type SignerEntry = PemSignerConfig | KmsSignerConfig | HttpSignerConfig | ({ type: string } & Record<string, unknown>)

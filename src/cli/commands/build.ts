@@ -7,6 +7,8 @@ import { build, type BuildResult } from '../../pipeline/run.js'
 import { PxpError } from '../../errors.js'
 import type { UserConfig } from '../../config/types.js'
 import { failure, printJson } from '../output.js'
+import { verifyCommand } from './verify.js'
+import { uploadOverrides } from '../../transfer/options.js'
 import type { CliCommand } from './index.js'
 
 export interface BuildFlags {
@@ -42,6 +44,8 @@ export function flagsToOverrides(flags: BuildFlags): UserConfig {
     if (!flags.kmsKeyId || !flags.kmsRegion) throw new PxpError('USAGE', '--kms-key-id and --kms-region go together.', { exitCode: 2 })
     overrides.signer = { type: 'kms', keyId: flags.kmsKeyId, region: flags.kmsRegion }
   }
+  // Run-wide upload options (resume, progress off under --json) travel in the config's `upload` section.
+  Object.assign(overrides, uploadOverrides({ resume: flags.resume, json: flags.json }))
   return overrides
 }
 
@@ -103,7 +107,7 @@ async function runBuild(input: BuildFlags): Promise<number> {
 const command: CliCommand = {
   register(cli: CAC, setExit) {
     for (const name of ['build', 'dist']) {
-      cli
+      const command = cli
         .command(name, name === 'build' ? 'Build the offline .pxp bundle(s) of a PowerX plugin' : 'Alias of build (px-plugin dist --target offline)')
         .option('--cwd <dir>', 'Plugin repository (default: current directory)')
         .option('--config <file>', 'Config file (default: px-plugin.config.ts in --cwd)')
@@ -125,9 +129,18 @@ const command: CliCommand = {
         .example(`pxp ${name}`)
         .example(`pxp ${name} --os linux --arch arm64 --sign cert.pem --key key.pem --json`)
         .example('PX_CLI_SIGNING=0 pxp build --approval CHG-1234 --no-upload')
-        .action(async (flags: BuildFlags) => {
-          setExit(await runBuild(flags))
-        })
+      if (name === 'dist') {
+        command
+          .option('--verify <file>', 'Verify a bundle instead of building (same as pxp verify)')
+          .option('--signature <file>', 'With --verify: a detached manifest.signature sidecar')
+          .option('--trust <pem>', 'With --verify: trust roots (PEM)')
+          .option('--allow-unsigned', 'With --verify: accept an unsigned bundle')
+          .example('pxp dist --verify plugin.pxp --trust root.pem')
+      }
+      command.action(async (flags: BuildFlags & Record<string, unknown>) => {
+        if (flags.verify) return setExit(await verifyCommand(lastValues(flags).verify, flags))
+        setExit(await runBuild(flags))
+      })
     }
   },
 }

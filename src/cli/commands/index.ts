@@ -1,6 +1,11 @@
 import type { CAC } from 'cac'
 import build from './build.js'
 import upload from './upload.js'
+import verify from './verify.js'
+import keys from './keys.js'
+import audit from './audit.js'
+import clean from './clean.js'
+import doctor from './doctor.js'
 
 /** A command registers itself on the cac instance and reports its exit code through `setExit`. */
 export interface CliCommand {
@@ -8,4 +13,4 @@ export interface CliCommand {
 }
 
 // One line per command; keep the order of `pxp --help`.
-export const commands: CliCommand[] = [build, upload]
+export const commands: CliCommand[] = [build, upload, verify, keys, audit, clean, doctor]

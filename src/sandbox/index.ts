@@ -1,0 +1,6 @@
+export { loadSettings, DEFAULT_LIMITS, PERMISSIONS, type SandboxSettings, type TenantLimits, type LoadSettingsOptions } from './config.js'
+export { startSandbox, createSandboxServer, type SandboxHandle } from './server.js'
+export { Sandbox } from './core.js'
+export { parseGoDuration } from './durations.js'
+export { wizardQuestions, missingAnswers, resolveEnv, type WizardQuestion, type WizardAnswers } from './wizard.js'
+export type { InstallRecord, PluginRecord, SandboxEvent, StageName } from './types.js'
