@@ -10,7 +10,9 @@ describe('pxp build in the repository root', () => {
   const out = tempDir()
   let run: Awaited<ReturnType<typeof runCli>>
 
-  it('builds the playground for every configured target', async () => {
+  it('builds the playground for every configured target, signed with the DEV keys', async () => {
+    // The README's main command: DEV keys (idempotent), then the build.
+    expect((await runCli(['keys', 'dev'], { cwd: repoRoot })).code).toBe(0)
     run = await runCli(['build', '--out', out, '--json'], { cwd: repoRoot })
     expect(run.stderr).not.toMatch(/ERROR/)
     expect(run.code).toBe(0)
@@ -21,12 +23,26 @@ describe('pxp build in the repository root', () => {
       expect(t.sha256).toBe(sha256File(t.pxp))
       expect(existsSync(t.integrity)).toBe(true)
       expect(existsSync(t.report)).toBe(true)
+      expect(existsSync(t.signature)).toBe(true)
+      expect(t.uploads.map((u: any) => u.store)).toContain('fs-store')
     }
+  })
+
+  it('verifies with pxp verify and with openssl cms against the DEV root', async () => {
+    const verify = await runCli(['verify', BUNDLE(out), '--json'], { cwd: repoRoot })
+    expect(verify.code, verify.stderr).toBe(0)
+    expect(verify.json).toMatchObject({ ok: true, signed: true, errors: [] })
+    expect(verify.json.signer.subject).toMatch(/DEV/)
+    const dir = tempDir()
+    execFileSync('tar', ['-xzf', BUNDLE(out), '-C', dir, 'integrity.txt', 'manifest.signature'])
+    execFileSync('sh', ['-c', 'base64 -d manifest.signature > sig.der'], { cwd: dir })
+    const openssl = execFileSync('openssl', ['cms', '-verify', '-binary', '-inform', 'DER', '-in', 'sig.der', '-content', 'integrity.txt', '-CAfile', join(repoRoot, '.pxp/keys/dev-root-ca.pem'), '-purpose', 'any', '-out', '/dev/null'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    expect(openssl).toBe('')
   })
 
   it('puts plugin.yaml and manifest.json at the archive root, after integrity.txt, as tar lists it', () => {
     const listing = execFileSync('tar', ['-tzf', BUNDLE(out)], { encoding: 'utf8' }).trim().split('\n')
-    expect(listing.slice(0, 3)).toEqual(['integrity.txt', 'manifest.json', 'plugin.yaml'])
+    expect(listing.slice(0, 4)).toEqual(['integrity.txt', 'manifest.signature', 'manifest.json', 'plugin.yaml'])
     expect(listing).toContain('backend/bin/plugin')
     expect(listing).toContain('web-admin/.output/public/index.html')
     // The per-target folder is packed as backend/bin/, never as itself.
@@ -75,7 +91,8 @@ describe('pxp build in the repository root', () => {
     const report = JSON.parse(readFileSync(join(BUNDLE_DIR(out), 'report.json'), 'utf8'))
     expect(report.bundle.sha256).toBe(sha256File(BUNDLE(out)))
     expect(report.tool.zlib).toBe(process.versions.zlib)
-    expect(report.signing.policy).toBe('unsigned')
+    expect(report.signing).toMatchObject({ policy: 'signed', signer: 'pem' })
+    expect(report.uploads.find((u: any) => u.fileName?.endsWith('.pxp'))).toMatchObject({ store: 'fs-store', sha256: sha256File(BUNDLE(out)) })
     expect(Object.keys(report.durations_ms)).toEqual(expect.arrayContaining(['collect', 'hash', 'emit']))
     const runReport = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'))
     expect(runReport.ok).toBe(true)
@@ -84,7 +101,7 @@ describe('pxp build in the repository root', () => {
     const dist = readFileSync(join(out, 'dist.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
     const targets = dist.filter((l) => l.event === 'dist.target')
     expect(targets).toHaveLength(2)
-    expect(targets[0]).toMatchObject({ pluginId: 'com.powerx.plugins.hello', version: '1.2.0', target: 'linux-amd64', hash: sha256File(BUNDLE(out)), signer: null, artifactStore: [] })
+    expect(targets[0]).toMatchObject({ pluginId: 'com.powerx.plugins.hello', version: '1.2.0', target: 'linux-amd64', hash: sha256File(BUNDLE(out)), signer: 'pem', artifactStore: expect.arrayContaining(['fs-store']) })
     expect(await verifyAuditLog(join(out, 'audit.log'))).toMatchObject({ ok: true })
   })
 
@@ -93,7 +110,9 @@ describe('pxp build in the repository root', () => {
     const alias = await runCli(['dist', '--target', 'offline', '--os', 'linux', '--arch', 'arm64', '--out', out2, '--json'])
     expect(alias.code).toBe(0)
     expect(alias.json.targets).toHaveLength(1)
-    expect(alias.json.targets[0].sha256).toBe(sha256File(BUNDLE(out, 'linux-arm64')))
+    // Signed bundles differ between runs only by the CMS signing time; the target is what matters here.
+    expect(alias.json.targets[0].sha256).toBe(sha256File(BUNDLE(out2, 'linux-arm64')))
+    expect(execFileSync('tar', ['-tzf', BUNDLE(out2, 'linux-arm64')], { encoding: 'utf8' })).toMatch(/^plugin\.yaml$/m)
     const bad = await runCli(['dist', '--target', 'online', '--out', out2])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toMatch(/Unknown --target "online"/)
