@@ -10,8 +10,9 @@ import type { ArtefactDigest, ArtefactGroup } from './bundle/hashing.js'
 export type { ResolvedConfig, TargetConfig, UserConfig, Preset, SignerEntry } from './config/types.js'
 export { PxpError, configError } from './errors.js'
 export { hashFile, hashGroup, fileChunks, type ArtefactGroup, type ArtefactDigest } from './bundle/hashing.js'
-export { archiveOrder, type ArchiveEntry, INTEGRITY_FILE, SIGNATURE_FILE, MANIFEST_FILE, DESCRIPTOR_FILE, REPORT_FILE } from './bundle/layout.js'
+export { archiveOrder, LEADING_ENTRIES, type ArchiveEntry, INTEGRITY_FILE, SIGNATURE_FILE, MANIFEST_FILE, DESCRIPTOR_FILE, REPORT_FILE } from './bundle/layout.js'
 export { unsafePathReason } from './bundle/paths.js'
+export { StatCache } from './bundle/stat-cache.js'
 export { redactText, redactValue } from './redact.js'
 export { toolName, toolVersion } from './version.js'
 // Transfer toolkit shared by the built-in uploaders and open to third-party ones (retry, progress, keys, S3 engine).
@@ -313,3 +314,20 @@ export {
   type CertificatePolicyOptions,
 } from './crypto/signer-policy.js'
 export { verifyDetachedSignedData, type VerifiedSignature, type VerifyDetachedInput } from './crypto/cms-verify.js'
+export { checkDetachedSignature, type DetachedSignatureCheck } from './crypto/cms-check.js'
+
+// Sandbox client shared by `pxp install` and the installer-sandbox plugin (docs/sandbox.md).
+export {
+  installBundle,
+  SandboxClient,
+  mergeAnswers,
+  completeAnswers,
+  parsePairs,
+  readValuesFile,
+  outcomeOf,
+  type InstallBundleOptions,
+  type InstallOutcome,
+  type InstallMode,
+  type WizardAnswers,
+  type WizardQuestion,
+} from './sandbox/client/index.js'

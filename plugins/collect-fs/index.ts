@@ -9,7 +9,7 @@ import { realpath } from 'node:fs/promises'
 import { join } from 'node:path'
 import picomatch from 'picomatch'
 import { glob } from 'tinyglobby'
-import { definePlugin, PxpError, type PluginContext, type TargetConfig } from '../../src/plugin-api.js'
+import { definePlugin, PxpError, StatCache, type PluginContext, type TargetConfig } from '../../src/plugin-api.js'
 import { detectPlatforms } from './executable-format.js'
 import { MARKER_OVERLAP, PEM_PRIVATE_KEY, secretNameMatcher } from './secrets.js'
 import { walk, type FoundFile } from './walk.js'
@@ -63,7 +63,19 @@ export default definePlugin(() => ({
       files.set(bundlePath, file)
     }
 
-    await mapLimit([...files.entries()], SCAN_CONCURRENCY, ([bundlePath, file]) => inspect(file, bundlePath, target))
+    // A file already inspected for this target and unchanged since (by stat) is not read again.
+    const cache = process.env.PXP_NO_CACHE === '1' ? undefined : new StatCache(this.cacheDir, `inspected-${ownTargetDir}`)
+    const verdict = `clean:${ownTargetDir}`
+    const keep = new Set<string>()
+    await mapLimit([...files.values()], SCAN_CONCURRENCY, async (file) => {
+      const key = `${ownTargetDir}:${file.source}`
+      keep.add(key)
+      if (cache?.get(key, file.source) === verdict) return
+      const before = StatCache.signature(file.source)
+      await inspect(file, target)
+      cache?.set(key, file.source, verdict, before)
+    })
+    cache?.save(keep)
     for (const [bundlePath, file] of files) {
       this.addFile({ path: bundlePath, source: file.source, executable: file.executable })
     }
@@ -90,7 +102,7 @@ function secretError(rel: string, why: string): PxpError {
 }
 
 /** One streaming read per file: the executable platform check on the head, the PEM scan on everything. */
-async function inspect(file: FoundFile, bundlePath: string, target: TargetConfig): Promise<void> {
+async function inspect(file: FoundFile, target: TargetConfig): Promise<void> {
   let head = true
   let carry: Buffer = Buffer.alloc(0)
   for await (const chunk of createReadStream(file.source, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
