@@ -68,7 +68,7 @@ const DEFAULT_TIMEOUT_MS = 3_000
 const DEFAULT_THRESHOLD = 3
 
 const TIMEOUT_CODES = new Set(['SIGNER_TIMEOUT', 'SIGNER_THROTTLED', 'SIGNER_UNREACHABLE', 'SIGNER_UNAVAILABLE'])
-const SIGNING_PREFIXES = ['SIGNATURE_', 'CERT_', 'KEY_', 'KMS_', 'SIGNER_', 'SIGNING_']
+const SIGNING_PREFIXES = ['SIGNATURE_', 'CERT_', 'KEY_', 'KMS_', 'SIGNER_']
 
 function resolveOptions(config: ResolvedConfig): AlertOptions {
   const section = (config.alerts ?? {}) as Record<string, unknown>
@@ -219,17 +219,21 @@ export function recordOutcome(state: StateFile, key: string, runId: string, fail
   return undefined
 }
 
-/** A plugin is known by its plugin.yaml id; a build that failed before reading it falls back to that id read directly, then to its root. */
-function pluginKey(ctx: PluginContext, result: TargetResult | undefined): string {
-  if (result?.pluginId) return result.pluginId
+/**
+ * A plugin is known by its plugin.yaml id. A build that failed before the core read plugin.yaml
+ * (a secret in the tree, say) still counts: its id and version are read directly, else its root names it.
+ */
+function pluginIdentity(ctx: PluginContext, result: TargetResult | undefined): { key: string; version: string } {
+  if (result?.pluginId) return { key: result.pluginId, version: result.version || 'unknown' }
   try {
     const text = readFileSync(join(ctx.config.root, 'plugin.yaml'), 'utf8')
-    const id = /^id:[ \t]*["']?([A-Za-z0-9._-]+)["']?[ \t]*(?:#.*)?$/m.exec(text)?.[1]
-    if (id) return id
+    const field = (name: string) => new RegExp(`^${name}:[ \\t]*["']?([A-Za-z0-9._+-]+)["']?[ \\t]*(?:#.*)?$`, 'm').exec(text)?.[1]
+    const id = field('id')
+    if (id) return { key: id, version: field('version') ?? 'unknown' }
   } catch {
     // no readable plugin.yaml
   }
-  return `root:${ctx.config.root}`
+  return { key: `root:${ctx.config.root}`, version: 'unknown' }
 }
 
 async function send(options: AlertOptions, alert: Alert): Promise<void> {
@@ -263,10 +267,14 @@ export default definePlugin(() => {
     apply: 'build',
     configResolved(config) {
       options = resolveOptions(config)
-      // The whole URL and, separately, its path: Slack's secret is the path.
+      // The whole URL (as written and normalised) and, separately, the parts that carry the secret:
+      // a Slack webhook's path, a token-like path segment of any other webhook, any query string.
+      this.redact(String((config.alerts as { webhook?: unknown }).webhook))
       this.redact(options.webhook)
       const url = new URL(options.webhook)
-      if (url.pathname.length > 1) this.redact(url.pathname + url.search)
+      if (options.kind === 'slack' || url.pathname.split('/').some((segment) => segment.length >= 16)) this.redact(url.pathname)
+      if (url.search.length > 1) this.redact(url.search.slice(1))
+      if (url.password) this.redact(decodeURIComponent(url.password))
       stateFile = join(config.out, STATE_DIR, STATE_FILE)
     },
     async buildEnd(info) {
@@ -279,14 +287,14 @@ export default definePlugin(() => {
       })
       try {
         const state = readState(stateFile)
-        const count = recordOutcome(state, pluginKey(this, info.result), this.runId, !info.ok, info.error?.code)
+        const identity = pluginIdentity(this, info.result)
+        const count = recordOutcome(state, identity.key, this.runId, !info.ok, info.error?.code)
         writeState(stateFile, state)
         if (count === options.threshold) {
-          const r = info.result
           alerts.push({
             kind: 'consecutive_failures',
-            pluginId: r?.pluginId || pluginKey(this, r),
-            version: r?.version || 'unknown',
+            pluginId: identity.key,
+            version: identity.version,
             target: `${info.target.os}-${info.target.arch}`,
             code: info.error?.code ?? 'UNKNOWN',
             message: redactText(`The last ${count} builds of this plugin failed; the latest with ${info.error?.code ?? 'an error'}: ${info.error?.message ?? ''}`.trim()),

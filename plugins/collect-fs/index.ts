@@ -4,12 +4,11 @@
  * `backend/bin/`, the config's `assets`, minus `ignore`. It refuses secrets, symlinks (unless
  * dereferenced) and executables built for another platform, naming the file each time.
  */
-import { createReadStream } from 'node:fs'
 import { realpath } from 'node:fs/promises'
 import { join } from 'node:path'
 import picomatch from 'picomatch'
 import { glob } from 'tinyglobby'
-import { definePlugin, PxpError, StatCache, type PluginContext, type TargetConfig } from '../../src/plugin-api.js'
+import { definePlugin, PxpError, readChunks, StatCache, type PluginContext, type TargetConfig } from '../../src/plugin-api.js'
 import { detectPlatforms } from './executable-format.js'
 import { MARKER_OVERLAP, PEM_PRIVATE_KEY, secretNameMatcher } from './secrets.js'
 import { walk, type FoundFile } from './walk.js'
@@ -19,7 +18,7 @@ const PAYLOAD = [
   'migrations', 'contracts', 'docs/contracts', 'extensions', 'skills', 'README.md', 'LICENSE',
 ]
 const TARGET_DIR = /^backend\/bin\/((?:linux|darwin|windows|freebsd)-(?:amd64|arm64|386|arm|riscv64|ppc64le|s390x|loong64))(?:\/|$)/
-const SCAN_CONCURRENCY = 8
+const SCAN_CONCURRENCY = 4
 
 export default definePlugin(() => ({
   name: 'collect-fs',
@@ -105,7 +104,7 @@ function secretError(rel: string, why: string): PxpError {
 async function inspect(file: FoundFile, target: TargetConfig): Promise<void> {
   let head = true
   let carry: Buffer = Buffer.alloc(0)
-  for await (const chunk of createReadStream(file.source, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+  for await (const chunk of readChunks(file.source)) {
     if (head) {
       head = false
       const platforms = detectPlatforms(chunk)
@@ -117,11 +116,16 @@ async function inspect(file: FoundFile, target: TargetConfig): Promise<void> {
         })
       }
     }
-    const window = carry.length ? Buffer.concat([carry, chunk]) : chunk
-    if (window.indexOf('PRIVATE KEY-----') !== -1 && PEM_PRIVATE_KEY.test(window.toString('latin1'))) {
-      throw secretError(file.rel, 'it contains a PEM private key block')
+    // Search the chunk in place, and the seam with the previous chunk separately: concatenating
+    // every chunk would allocate as much garbage as the file is large.
+    const seam = carry.length ? Buffer.concat([carry, chunk.subarray(0, MARKER_OVERLAP)]) : undefined
+    for (const window of seam ? [seam, chunk] : [chunk]) {
+      if (window.indexOf('PRIVATE KEY-----') !== -1 && PEM_PRIVATE_KEY.test(window.toString('latin1'))) {
+        throw secretError(file.rel, 'it contains a PEM private key block')
+      }
     }
-    carry = window.subarray(Math.max(0, window.length - MARKER_OVERLAP))
+    // Copied: the chunk's buffer is reused by the next read.
+    carry = Buffer.from(chunk.subarray(Math.max(0, chunk.length - MARKER_OVERLAP)))
   }
 }
 

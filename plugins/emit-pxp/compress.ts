@@ -18,7 +18,8 @@ export const LEVEL = 6
 
 export async function compressSegment(raw: Buffer): Promise<Buffer> {
   const level = (await isIncompressible(raw)) ? 0 : LEVEL
-  const member = await gzipAsync(raw, { level, memLevel: 8 })
+  // 64 KiB output chunks: zlib's 16 KiB default and very large chunks both leave far more garbage behind.
+  const member = await gzipAsync(raw, { level, memLevel: 8, chunkSize: 64 * 1024 })
   member[9] = 255 // OS: unknown; zlib writes the host's code and Node cannot set the header.
   return member
 }

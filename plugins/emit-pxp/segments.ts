@@ -4,8 +4,8 @@
  * own size, never on the sizes of other entries, so editing one file changes one segment and the
  * rest come from the cache byte for byte:
  * - the leading root files (integrity.txt … plugin.yaml) form one segment; they change every build;
- * - a file of 1 MiB or more gets its own segments, split at fixed 4 MiB offsets of its content;
- * - smaller entries group by parent directory, at most 128 entries or 4 MiB per segment;
+ * - a file of 1 MiB or more gets its own segments, split at fixed 1 MiB offsets of its content;
+ * - smaller entries group by parent directory, at most 128 entries or 1 MiB per segment;
  * - the end-of-archive blocks are the last segment.
  */
 import { createHash } from 'node:crypto'
@@ -13,7 +13,7 @@ import { Header, Pax } from 'tar'
 import { LEADING_ENTRIES, type ArchiveEntry, type BundleFile } from '../../src/plugin-api.js'
 
 export const BIG_FILE = 1 << 20
-export const PIECE = 4 << 20
+export const PIECE = 1 << 20
 const GROUP_ENTRIES = 128
 const BLOCK = 512
 

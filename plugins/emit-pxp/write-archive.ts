@@ -4,10 +4,9 @@
  * ahead on the thread pool, and memory stays bounded by the segments in flight.
  */
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
-import { PxpError } from '../../src/plugin-api.js'
+import { PxpError, readInto } from '../../src/plugin-api.js'
 import { compressSegment } from './compress.js'
 import type { Segment } from './segments.js'
 import type { SegmentCache } from './segment-cache.js'
@@ -15,7 +14,7 @@ import type { SegmentCache } from './segment-cache.js'
 export interface WriteResult { sha256: string; size: number; reused: number; compressed: number }
 
 export async function writeArchive(file: string, segments: Segment[], options: { expected: Map<string, string>; cache?: SegmentCache; signal?: AbortSignal }): Promise<WriteResult> {
-  const inFlight = Math.max(2, availableParallelism() * 2)
+  const inFlight = availableParallelism() + 1
   const out = await open(file, 'w', 0o644)
   const bundleHash = createHash('sha256')
   const fileHashes = new Map<string, ReturnType<typeof createHash>>()
@@ -58,36 +57,31 @@ export async function writeArchive(file: string, segments: Segment[], options: {
 
 /** The segment's uncompressed bytes, checking every file against the digest it was signed with. */
 async function materialise(segment: Segment, expected: Map<string, string>, fileHashes: Map<string, ReturnType<typeof createHash>>): Promise<Buffer> {
-  const chunks: Buffer[] = []
+  // One allocation per segment, filled in place: no per-chunk buffers, no concatenation.
+  const raw = Buffer.allocUnsafe(segment.size)
+  let offset = 0
   for (const part of segment.parts) {
     if (part.kind === 'bytes') {
-      chunks.push(part.bytes)
+      offset += part.bytes.copy(raw, offset)
       continue
     }
     const { file } = part
+    const length = part.end - part.start
     let hash = fileHashes.get(file.path)
     if (!hash) fileHashes.set(file.path, (hash = createHash('sha256')))
-    let read = 0
-    if (file.content) {
-      const slice = Buffer.from(file.content.buffer, file.content.byteOffset, file.content.byteLength).subarray(part.start, part.end)
-      hash.update(slice)
-      chunks.push(slice)
-      read = slice.length
-    } else {
-      for await (const chunk of createReadStream(file.source!, { start: part.start, end: part.end - 1, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-        hash.update(chunk)
-        chunks.push(chunk)
-        read += chunk.length
-      }
-    }
-    if (read !== part.end - part.start) throw changed(file.path)
+    const read = file.content
+      ? Buffer.from(file.content.buffer, file.content.byteOffset, file.content.byteLength).copy(raw, offset, part.start, part.end)
+      : await readInto(file.source!, raw, offset, part.start, length)
+    if (read !== length) throw changed(file.path)
+    hash.update(raw.subarray(offset, offset + length))
+    offset += length
     if (part.last) {
       fileHashes.delete(file.path)
       const want = expected.get(file.path)
       if (want !== undefined && hash.digest('hex') !== want) throw changed(file.path)
     }
   }
-  return Buffer.concat(chunks, segment.size)
+  return raw
 }
 
 function changed(path: string): PxpError {

@@ -3,10 +3,10 @@
  * script, no network) with a treemap of the bundle by folder and file, the signing summary,
  * integrity counts, upload receipts and stage durations. Like `report`, it is written in `emit` (a
  * sidecar in staging, so it lands with the bundle) and rewritten in `buildEnd` once uploads,
- * install and durations are known.
+ * install and durations are known. A failed target's page goes to `<out>/.tmp/<runId>/` instead.
  */
-import { renameSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { definePlugin, redactText, toolName, toolVersion, type PluginContext, type TargetResult, type BuildEndInfo } from '../../src/plugin-api.js'
 import { renderHtml } from './render.js'
 
@@ -34,12 +34,17 @@ export default definePlugin(() => ({
   async emit() {
     await this.emitFile({ fileName: HTML_REPORT_FILE, kind: 'other', content: render(this, this.snapshot(), true, 'emit') })
   },
-  buildEnd({ ok, error, result }) {
-    // Only a committed bundle has a final directory; a failed run leaves the last good page alone.
-    if (!result || !ok || !result.bundle) return
-    const file = join(result.bundle.path, '..', HTML_REPORT_FILE)
+  buildEnd({ ok, error, result, target }) {
+    if (!result) return
+    // A failed target never touches the last good page: its own page goes next to the failed run's
+    // summary in staging (`<out>/.tmp/<runId>/`), kept for forensics until `pxp clean`.
+    const file = ok && result.bundle
+      ? join(result.bundle.path, '..', HTML_REPORT_FILE)
+      : join(this.config.out, '.tmp', result.runId, `report-${target.os}-${target.arch}.html`)
+    mkdirSync(dirname(file), { recursive: true })
     const tmp = `${file}.${process.pid}.tmp`
     writeFileSync(tmp, render(this, result, ok, 'final', error))
     renameSync(tmp, file)
+    if (!ok) this.logger.info(`failure report: ${file}`)
   },
 }))

@@ -119,7 +119,7 @@ export function renderHtml(input: HtmlReportInput): string {
   const durations = Object.entries(r.durations)
   const totalMs = durations.reduce((n, [, v]) => n + v, 0)
   const maxMs = Math.max(1, ...durations.map(([, v]) => v))
-  const artefacts = ((r.manifest as { artefacts?: Record<string, unknown> } | undefined)?.artefacts ?? {}) as Record<string, { sha256?: string; size?: number; files?: number } | unknown>
+  const artefacts = ((r.manifest as { artefacts?: Record<string, unknown> } | undefined)?.artefacts ?? {}) as Record<string, unknown>
   const telemetryId = (r.plugins['telemetry-http'] as { telemetryId?: unknown } | undefined)?.telemetryId
   const leaf = r.signer?.chain[0]
   const leafDays = leaf ? Math.floor((Date.parse(leaf.not_after) - now.getTime()) / DAY_MS) : undefined
@@ -167,8 +167,9 @@ export function renderHtml(input: HtmlReportInput): string {
 <h3>Certificate chain</h3>${certRows(r.signer?.chain ?? [], now, input.certExpiryWarnDays)}</section>`)
 
   const artefactRows = Object.entries(artefacts).map(([key, d]) => {
-    const digest = (d ?? {}) as { sha256?: string; size?: number; files?: number }
-    return `<tr><td><code>${esc(key)}</code></td><td class="num">${digest.files ?? '—'}</td><td class="num">${esc(formatBytes(digest.size))}</td><td><code class="hash">${esc(digest.sha256 ?? (typeof d === 'string' ? d : '—'))}</code></td></tr>`
+    // manifest.json's shape: { path, hash, size_bytes }; tolerate { sha256, size } from custom hashers.
+    const digest = (d ?? {}) as { path?: string; hash?: string; sha256?: string; size_bytes?: number; size?: number }
+    return `<tr><td><code>${esc(key)}</code></td><td><code>${esc(digest.path ?? '—')}</code></td><td class="num">${esc(formatBytes(digest.size_bytes ?? digest.size))}</td><td><code class="hash">${esc(digest.hash ?? digest.sha256 ?? (typeof d === 'string' ? d : '—'))}</code></td></tr>`
   })
   sections.push(`<section id="integrity"><h2>Integrity</h2>
 <div class="cards small">
@@ -178,7 +179,7 @@ export function renderHtml(input: HtmlReportInput): string {
 <div class="card"><div class="k">Signature</div><div class="v">${r.signature ? 'manifest.signature' : 'none'}</div></div>
 </div>
 ${r.bundle ? `<p>Bundle SHA-256 <code class="hash">${esc(r.bundle.sha256)}</code></p>` : ''}
-${artefactRows.length ? table(['Artefact', 'Files', 'Size', 'SHA-256'], artefactRows) : ''}
+${artefactRows.length ? table(['Artefact', 'Path', 'Size', 'SHA-256'], artefactRows) : ''}
 ${r.artifacts.length ? `<h3>Outputs</h3>${table(['File', 'Kind', 'Size', 'SHA-256'], r.artifacts.map((a) => `<tr><td><code>${esc(a.fileName)}</code></td><td>${esc(a.kind)}</td><td class="num">${esc(formatBytes(a.size))}</td><td><code class="hash">${esc(a.sha256)}</code></td></tr>`))}` : ''}
 </section>`)
 

@@ -208,12 +208,12 @@ async function callKms<T>(ctx: PluginContext, state: Pick<KmsState, 'client' | '
           const result = await send(signal)
           const requestId = requestIdOf(result)
           if (requestId) state.requestIds.push(requestId)
-          ctx.logger.info(`KMS ${operation} key=${entry.keyId} requestId=${requestId ?? '-'} attempt=${number}`)
+          ctx.logger.debug(`KMS ${operation} key=${entry.keyId} requestId=${requestId ?? '-'} attempt=${number}`)
           return result
         } catch (error) {
           const requestId = requestIdOf(error)
           if (requestId) state.requestIds.push(requestId)
-          ctx.logger.info(`KMS ${operation} key=${entry.keyId} requestId=${requestId ?? '-'} attempt=${number} failed: ${errorName(error)}`)
+          ctx.logger.debug(`KMS ${operation} key=${entry.keyId} requestId=${requestId ?? '-'} attempt=${number} failed: ${errorName(error)}`)
           throw error
         }
       },
@@ -237,7 +237,7 @@ async function callKms<T>(ctx: PluginContext, state: Pick<KmsState, 'client' | '
     }
     const failure = kmsFailure(entry, operation, error, attempts)
     ctx.report({ signer: 'kms', keyId: entry.keyId, retries: state.retries, requestIds: [...state.requestIds], failure: { code: failure.code, operation } })
-    ctx.logger.error(`KMS ${operation} key=${entry.keyId} failed: ${failure.code} requestIds=${state.requestIds.join(',') || '-'}`)
+    ctx.logger.debug(`KMS ${operation} key=${entry.keyId} failed: ${failure.code} requestIds=${state.requestIds.join(',') || '-'}`)
     throw failure
   }
 }

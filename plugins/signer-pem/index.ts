@@ -127,8 +127,9 @@ export default definePlugin((): PxpPlugin => {
   return {
     name: 'signer-pem',
     apply: (config) => pemEntry(config) !== undefined,
-    async resolveSigner(): Promise<SignerIdentity | null> {
-      const entry = pemEntry(this.config)
+    async resolveSigner(configured): Promise<SignerIdentity | null> {
+      // Answer only for our own entry: in `signer: [kms, pem]` the kms entry is someone else's.
+      const entry = configured?.type === 'pem' ? (configured as PemEntry) : undefined
       // PX_CLI_SIGNING=0 (with an approval) builds unsigned: no key is even read.
       if (!entry || this.config.signing?.enabled === false) return null
       material = await loadMaterial(this, entry)

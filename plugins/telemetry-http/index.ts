@@ -31,7 +31,8 @@ interface TelemetryOptions {
   timeoutMs: number
   flushBudgetMs: number
   maxSpooled: number
-  token?: string
+  /** The `Authorization` header value (from tokenEnv, or user info in the URL), never logged. */
+  authorization?: string
 }
 
 export interface TelemetryPayload {
@@ -76,12 +77,17 @@ function resolveOptions(config: ResolvedConfig): TelemetryOptions {
     return value
   }
   const tokenEnv = typeof section.tokenEnv === 'string' ? section.tokenEnv : undefined
+  const token = tokenEnv ? process.env[tokenEnv] || undefined : undefined
+  // fetch refuses URLs with user info: it becomes a Basic header (and is redacted like a token).
+  const basic = url.username || url.password ? Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64') : undefined
+  url.username = ''
+  url.password = ''
   return {
     url: endpointOf(url),
     timeoutMs: positive('timeoutMs', DEFAULT_TIMEOUT_MS),
     flushBudgetMs: positive('flushBudgetMs', DEFAULT_FLUSH_BUDGET_MS),
     maxSpooled: positive('maxSpooled', DEFAULT_MAX_SPOOLED),
-    token: tokenEnv ? process.env[tokenEnv] || undefined : undefined,
+    authorization: token ? `Bearer ${token}` : basic ? `Basic ${basic}` : undefined,
   }
 }
 
@@ -142,7 +148,7 @@ async function post(options: TelemetryOptions, payload: TelemetryPayload, spoole
     headers: {
       'content-type': 'application/json',
       'user-agent': `${toolName}/${toolVersion}`,
-      ...(options.token && { authorization: `Bearer ${options.token}` }),
+      ...(options.authorization && { authorization: options.authorization }),
       ...(spooled && { 'x-pxp-spooled': '1' }),
     },
     body: JSON.stringify(redactValue(payload)),
@@ -202,11 +208,12 @@ function pending(dir: string): string[] {
  * fails (then the rest waits for the next run). Each file is claimed by renaming it, so two runs
  * sharing an output directory never send the same payload twice.
  */
-export async function flushSpool(ctx: PluginContext, options: TelemetryOptions, runId: string): Promise<{ sent: number; left: number }> {
+export async function flushSpool(ctx: PluginContext, options: TelemetryOptions, runId: string): Promise<{ sent: number; left: number; failed: boolean }> {
   const dir = spoolDir(ctx.config)
   reclaimStale(dir)
   const deadline = performance.now() + options.flushBudgetMs
   let sent = 0
+  let failed = false
   for (const name of pending(dir)) {
     if (performance.now() >= deadline) break
     const file = join(dir, name)
@@ -239,10 +246,11 @@ export async function flushSpool(ctx: PluginContext, options: TelemetryOptions, 
         renameSync(claimed, file)
       }
       ctx.logger.info(`telemetry: ${displayUrl(options.url)} still unreachable (${reason(error)}); ${pending(dir).length} payload(s) stay spooled.`)
+      failed = true
       break
     }
   }
-  return { sent, left: pending(dir).length }
+  return { sent, left: pending(dir).length, failed }
 }
 
 function reclaimStale(dir: string): void {
@@ -267,28 +275,32 @@ export default definePlugin(() => {
   let options: TelemetryOptions
   let telemetryId = ''
   let flushing: Promise<unknown> | undefined
+  /** Set after a failed attempt in this run: later targets spool at once instead of waiting out another timeout. */
+  let down: string | undefined
   const startedAt = new Map<string, number>()
   const reportId = (ctx: PluginContext) => ctx.report({ telemetryId, endpoint: displayUrl(options.url) })
   return {
     name: 'telemetry-http',
     apply: 'build',
     configResolved(config) {
-      options = resolveOptions(config)
-      this.redact(options.token)
       try {
-        const url = new URL(options.url)
-        this.redact(url.password ? decodeURIComponent(url.password) : undefined)
-        this.redact(url.search.length > 1 ? url.search.slice(1) : undefined)
+        const raw = new URL(String((config.telemetry as { url?: unknown } | undefined)?.url))
+        this.redact(raw.password ? decodeURIComponent(raw.password) : undefined)
       } catch {
-        // validated above
+        // resolveOptions reports it
       }
+      options = resolveOptions(config)
+      this.redact(options.authorization?.replace(/^\w+ /, ''))
+      // A query string on the telemetry URL is often an API key.
+      this.redact(new URL(options.url).search.slice(1) || undefined)
       telemetryId = randomUUID()
       const ctx = this
       // Flush what earlier runs could not send while this run builds; awaited in buildEnd.
       flushing = (async () => {
         try {
           if (pending(spoolDir(config)).length === 0) return
-          const { sent, left } = await flushSpool(ctx, options, ctx.runId)
+          const { sent, left, failed } = await flushSpool(ctx, options, ctx.runId)
+          if (failed) down = 'unreachable while flushing the spool'
           if (sent > 0) ctx.logger.info(`telemetry: flushed ${sent} spooled payload(s)${left ? `, ${left} left` : ''}.`)
           if (sent > 0) ctx.audit('telemetry.flushed', { sent, left })
         } catch (error) {
@@ -312,10 +324,16 @@ export default definePlugin(() => {
         flushing = undefined
       }
       const payload = buildPayload(info, telemetryId, startedAt.get(`${info.target.os}-${info.target.arch}`), this.config)
+      if (down) {
+        this.logger.info(`telemetry: ${displayUrl(options.url)} ${down}; payload spooled under ${SPOOL_DIR}/ without another attempt.`)
+        spool(this, options, payload, 0)
+        return
+      }
       try {
         await post(options, payload)
         this.logger.debug(`telemetry sent to ${displayUrl(options.url)}`)
       } catch (error) {
+        down = `unreachable earlier in this run (${reason(error)})`
         this.logger.warn(`telemetry: ${displayUrl(options.url)} unreachable (${reason(error)}); payload spooled under ${SPOOL_DIR}/ for the next run.`)
         spool(this, options, payload, 1)
       }

@@ -24,6 +24,7 @@ const BUILT_INS: Entry[] = [
   [always, () => import('../../plugins/report-html/index.js')],
   [(c) => Boolean(c.telemetry), () => import('../../plugins/telemetry-http/index.js')],
   [(c) => Boolean(c.alerts), () => import('../../plugins/alert-webhook/index.js')],
+  [(c) => Boolean(c.sandbox), () => import('../../plugins/installer-sandbox/index.js')],
   [signer('pem'), () => import('../../plugins/signer-pem/index.js')],
   [signer('kms'), () => import('../../plugins/signer-kms/index.js')],
   [signer('http'), () => import('../../plugins/signer-http/index.js')],

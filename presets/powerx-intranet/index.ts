@@ -20,9 +20,9 @@ export interface PowerxIntranetPresetOptions {
   passphraseEnv?: string
   /** NAS directory the bundles are copied to. Default `$PX_NAS_DIR`, else `/mnt/powerx-nas/plugins`. */
   nasDir?: string
-  /** Local sandbox URL. Default `http://127.0.0.1:8077`. */
+  /** Local sandbox URL. Default `http://127.0.0.1:7077` (`pxp sandbox`'s default port). */
   sandboxUrl?: string
-  /** Sandbox tenant. Default `dev-a`. */
+  /** Sandbox tenant. Default `dev` (the embedded sandbox's tenant). */
   tenant?: string
   /** Env var holding the sandbox token. Default `PXP_SANDBOX_TOKEN`. */
   tokenEnv?: string
@@ -43,8 +43,8 @@ export default function powerxIntranet(options: PowerxIntranetPresetOptions = {}
       },
       artifactStore: { type: 'fs', dir: options.nasDir ?? process.env.PX_NAS_DIR ?? '/mnt/powerx-nas/plugins' },
       sandbox: {
-        url: options.sandboxUrl ?? 'http://127.0.0.1:8077',
-        tenant: options.tenant ?? 'dev-a',
+        url: options.sandboxUrl ?? 'http://127.0.0.1:7077',
+        tenant: options.tenant ?? 'dev',
         tokenEnv: options.tokenEnv ?? 'PXP_SANDBOX_TOKEN',
         mode: 'pxp',
       },

@@ -4,9 +4,9 @@
  * then its content; `hashGroup` computes that and every member file's own hash in one read.
  */
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import type { BundleFile, FileRole, IntegrityEntry } from '../plugin-api.js'
 import { compareUtf8 } from './paths.js'
+import { readChunks } from './read.js'
 
 export interface ArtefactGroup {
   /** manifest.json key: backend_bundle, frontend_bundle, migrations, assets, extensions. */
@@ -40,12 +40,13 @@ export function artefactGroups(files: readonly BundleFile[]): ArtefactGroup[] {
   return [...groups.values()]
 }
 
+/** The file's bytes in chunks; a chunk is only valid until the next one is requested (see readChunks). */
 export async function* fileChunks(file: BundleFile): AsyncGenerator<Buffer> {
   if (file.content) {
     yield Buffer.from(file.content.buffer, file.content.byteOffset, file.content.byteLength)
     return
   }
-  yield* createReadStream(file.source!, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>
+  yield* readChunks(file.source!)
 }
 
 export async function hashFile(file: BundleFile): Promise<IntegrityEntry> {

@@ -3,25 +3,29 @@
  * human output on stderr (consola) or exactly one JSON document on stdout with `--json`, and map
  * errors to the exit codes of cli.md.
  */
-import { cac } from 'cac'
+import { cac, type CAC } from 'cac'
 import { consola } from 'consola'
 import { commands } from './commands/index.js'
 import { failure } from './output.js'
 import { PxpError } from '../errors.js'
 import { toolVersion } from '../version.js'
 
+/** The cac instance with every command registered, not yet parsed (also read by src/docs-gen). */
+export function createCli(setExit: (code: number) => void = () => {}): CAC {
+  const cli = cac('pxp')
+  for (const command of commands) command.register(cli, setExit)
+  cli.help()
+  cli.version(toolVersion)
+  return cli
+}
+
 export async function main(argv: string[]): Promise<number> {
   // Human output goes to stderr (cli.md): stdout is reserved for `--json` documents.
   consola.options.stdout = process.stderr
-  const cli = cac('pxp')
   let exitCode = 0
-  for (const command of commands) {
-    command.register(cli, (code) => {
-      exitCode = code
-    })
-  }
-  cli.help()
-  cli.version(toolVersion)
+  const cli = createCli((code) => {
+    exitCode = code
+  })
   const json = argv.includes('--json')
   try {
     cli.parse(['node', 'pxp', ...argv], { run: false })

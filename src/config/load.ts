@@ -43,7 +43,7 @@ export interface LoadedConfig {
 }
 
 const PATH_KEYS: string[][] = [['root'], ['out'], ['trust'], ['artifactStore', 'dir']]
-const SIGNER_PATH_KEYS = ['cert', 'key', 'chain', 'p12']
+const SIGNER_PATH_KEYS = ['cert', 'key', 'chain', 'p12', 'clientCert', 'clientKey', 'ca']
 
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<LoadedConfig> {
   const env = options.env ?? process.env

@@ -4,7 +4,8 @@
  * uploaded, signed or posted (a webhook is only connected to, never sent a message).
  */
 import { constants } from 'node:fs'
-import { access, readFile, stat } from 'node:fs/promises'
+import { access, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
 import { homedir } from 'node:os'
 import { dirname, extname, join } from 'node:path'
 import { HeadBucketCommand } from '@aws-sdk/client-s3'
@@ -91,21 +92,29 @@ async function checkDescriptor(config: ResolvedConfig): Promise<CheckResult> {
 async function writableDir(dir: string): Promise<{ ok: true; existing: string } | { ok: false; reason: string; existing: string }> {
   let current = dir
   for (;;) {
+    let isDir: boolean
     try {
-      const info = await stat(current)
-      if (!info.isDirectory()) return { ok: false, reason: `${current} is not a directory`, existing: current }
-      await access(current, constants.W_OK | constants.X_OK)
-      return { ok: true, existing: current }
+      isDir = (await stat(current)).isDirectory()
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      if (code === 'ENOENT' || code === 'ENOTDIR') {
-        const parent = dirname(current)
-        if (parent === current) return { ok: false, reason: `no existing parent of ${dir}`, existing: current }
+      const parent = dirname(current)
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && parent !== current) {
         current = parent
         continue
       }
-      return { ok: false, reason: `${current} is not writable (${code})`, existing: current }
+      return { ok: false, reason: `cannot inspect ${current} (${code})`, existing: current }
     }
+    if (!isDir) return { ok: false, reason: `${current} is not a directory`, existing: current }
+    // access() says yes to root everywhere; creating a file is the real test (read-only mounts, /proc, quotas).
+    const probe = join(current, `.pxp-doctor-${process.pid}-${randomBytes(4).toString('hex')}`)
+    try {
+      await access(current, constants.W_OK | constants.X_OK)
+      await writeFile(probe, '', { flag: 'wx' })
+    } catch (error) {
+      return { ok: false, reason: `${current} is not writable (${(error as NodeJS.ErrnoException).code ?? 'error'})`, existing: current }
+    }
+    await rm(probe, { force: true })
+    return { ok: true, existing: current }
   }
 }
 
@@ -314,7 +323,8 @@ async function checkSandbox(config: ResolvedConfig, options: CheckOptions): Prom
 async function checkTelemetry(config: ResolvedConfig, options: CheckOptions): Promise<CheckResult> {
   const url = String((config.telemetry as { url?: unknown }).url ?? '')
   try {
-    new URL(url)
+    const parsed = new URL(url)
+    if (parsed.password) registerSecret(decodeURIComponent(parsed.password))
   } catch {
     return fail('telemetry', 'telemetry.url is not a URL', 'Set telemetry.url to the telemetry service base URL.')
   }

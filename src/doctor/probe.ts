@@ -30,7 +30,11 @@ export function failureReason(error: unknown): string {
 /** One HTTP request; any HTTP answer (even 4xx/5xx) proves the service is reachable. */
 export async function httpProbe(url: string, timeoutMs: number, init: RequestInit = {}): Promise<ProbeOutcome> {
   try {
-    const response = await fetch(url, { method: 'GET', redirect: 'manual', ...init, signal: AbortSignal.timeout(timeoutMs) })
+    // Reachability only: user info (which fetch refuses anyway) is dropped, never sent.
+    const target = new URL(url)
+    target.username = ''
+    target.password = ''
+    const response = await fetch(target, { method: 'GET', redirect: 'manual', ...init, signal: AbortSignal.timeout(timeoutMs) })
     await response.arrayBuffer().catch(() => undefined)
     return { ok: true, status: response.status }
   } catch (error) {

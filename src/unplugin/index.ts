@@ -123,7 +123,7 @@ export async function buildWithBundlerOutput(options: PxpUnpluginOptions, bundle
   await options.onResult?.(result)
   if (!result.ok) {
     const first = result.errors[0]!
-    throw new PxpError(first.error.code, `pxp build failed for ${first.target}: ${first.error.message}`, { hint: first.error.hint, cause: first.error, exitCode: first.error.exitCode })
+    throw new PxpError(first.error.code, `[${first.error.code}] pxp build failed for ${first.target}: ${first.error.message}`, { hint: first.error.hint, cause: first.error, exitCode: first.error.exitCode })
   }
   return result
 }

@@ -1,31 +1,45 @@
 /**
  * The built-in presets (presets/*) build the playground through the shipped CLI, with loopback
- * stand-ins where a preset needs a service: a NAS directory (powerx-intranet), s3rver for S3 (aws)
- * and for OSS's S3-compatible API (aliyun). The aws preset's KMS signer is replaced key by key with
- * a PEM signer in the project config (no KMS loopback here; signer-kms has its own tests).
+ * stand-ins where a preset needs a service: a NAS directory (powerx-intranet), the loopback KMS of
+ * test/helpers/kms-server.ts (holding the dev signing key) plus s3rver for S3 (aws), and s3rver for
+ * OSS's S3-compatible API (aliyun), and the local sandbox (`pxp sandbox`, a real child process)
+ * that powerx-intranet installs into.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { loadConfig } from '../../src/config/load.js'
+// The compiled loader, as shipped (and so jiti loads the compiled pxp for `import … from 'pxp'`).
+import { loadConfig } from '../../dist/src/config/load.js'
 import { runCli } from '../helpers/cli.js'
 import { BUNDLE, copyPlayground, tempDir, write } from '../helpers/fixtures.js'
 import { startS3Server, type S3Server } from '../helpers/s3-server.js'
+import { KmsServer } from '../helpers/kms-server.js'
+import { AWS_TEST_ENV } from '../helpers/remote-signing.js'
+import { getJson, startSandboxProc, type SandboxProc } from '../helpers/sandbox.js'
 import { directClient } from '../stores/s3-helpers.js'
 
 const TARGET = ['--os', 'linux', '--arch', 'amd64']
 let keys: string
 let s3: S3Server
+let kms: KmsServer
+let sandbox: SandboxProc
+const SANDBOX_TOKEN = 'preset-test-sandbox-token'
 
 beforeAll(async () => {
   keys = tempDir('pxp-preset-keys-')
   const made = await runCli(['keys', 'dev', '--out', keys, '--json'])
   expect(made.code, made.stderr).toBe(0)
   s3 = await startS3Server('pxp-presets')
+  // The KMS key is the dev signing key, under the alias the aws preset uses by default.
+  kms = new KmsServer('eu-west-1', [{ id: '5f0c7d1e-0000-4000-8000-00000000a715', keyFile: join(keys, 'dev-signing.key'), aliases: ['alias/powerx-plugin-signing'] }])
+  await kms.start()
+  sandbox = await startSandboxProc(['--trust', join(keys, 'dev-root-ca.pem')], { env: { PXP_SANDBOX_TOKEN: SANDBOX_TOKEN } })
 })
 afterAll(async () => {
   await s3?.close()
+  await kms?.close()
+  await sandbox?.stop()
 })
 
 /** A playground copy with the dev keys in ./keys and the given config. */
@@ -54,22 +68,25 @@ describe('built-in presets build the playground', () => {
     const dir = project(`import { defineConfig } from 'pxp'\nexport default defineConfig({ presets: ['pxp/presets/default', 'default'] })\n`)
     const target = await buildJson(dir)
     expect(existsSync(target.pxp)).toBe(true)
-    const report = JSON.parse(readFileSync(target.report, 'utf8'))
-    expect(JSON.stringify(report)).not.toContain('"signed":true')
+    expect(target.signature).toBeNull() // no signer in the default preset
+    const loaded = await loadConfig({ cwd: dir, env: {} })
+    expect(loaded.presets.map((p) => p.name)).toEqual(['default'])
   })
 
-  it('powerx-intranet: PEM signer, NAS store; options are paths relative to the config file', async () => {
+  it('powerx-intranet: PEM signer, NAS store, install into the local sandbox; options are paths relative to the config file', async () => {
     const dir = project(`import { defineConfig } from 'pxp'
 export default defineConfig({
-  presets: [['powerx-intranet', { cert: 'keys/dev-signing.pem', key: 'keys/dev-signing.key', nasDir: './nas', trust: ['keys/dev-root-ca.pem'] }]],
+  presets: [['powerx-intranet', { cert: 'keys/dev-signing.pem', key: 'keys/dev-signing.key', nasDir: './nas', trust: ['keys/dev-root-ca.pem'], sandboxUrl: '${sandbox.url}' }]],
+  sandbox: { values: { HELLO_BOARD_NAME: 'Intranet' } }, // added to the preset's sandbox section
 })
 `)
-    // The preset's sandbox section is configured; this test does not start a sandbox.
-    const target = await buildJson(dir, ['--no-install'])
+    const target = await buildJson(dir, [], { PXP_SANDBOX_TOKEN: SANDBOX_TOKEN })
     expect(target.signature).toBeTruthy()
     expect(target.uploads.map((u: { store: string }) => u.store).join()).toMatch(/fs/)
     const nasBundle = join(dir, 'nas', 'com.powerx.plugins.hello', '1.2.0', 'linux-amd64', 'com.powerx.plugins.hello-1.2.0-linux-amd64.pxp')
     expect(readFileSync(nasBundle).equals(readFileSync(target.pxp))).toBe(true)
+    expect(target.install).toMatchObject({ status: 'running', entryUrl: `${sandbox.url}/_p/dev/com.powerx.plugins.hello/` })
+    expect((await getJson(target.install.entryUrl)).body.board).toBe('Intranet')
     await verifySigned(dir)
   })
 
@@ -85,22 +102,22 @@ export default defineConfig({
     const loaded = await loadConfig({ cwd: dir, env: {} })
     expect(loaded.presets.map((p) => p.name)).toEqual(['default', 'powerx-intranet'])
     expect(loaded.config.signer).toMatchObject({ type: 'pem', cert: join(dir, 'keys/dev-signing.pem'), passphraseEnv: 'PX_SIGNING_KEY_PASSPHRASE' })
-    expect(loaded.config.sandbox).toMatchObject({ url: 'http://127.0.0.1:8077', tenant: 'dev-a', mode: 'pxp' })
+    expect(loaded.config.sandbox).toMatchObject({ url: 'http://127.0.0.1:7077', tenant: 'dev', mode: 'pxp' })
     expect(loaded.config.artifactStore).toEqual({ type: 'fs', dir: join(dir, 'share') })
     await buildJson(dir, ['--no-install'])
     expect(readdirSync(join(dir, 'share', 'com.powerx.plugins.hello', '1.2.0', 'linux-amd64'))).toContain('com.powerx.plugins.hello-1.2.0-linux-amd64.pxp')
     await verifySigned(dir)
   })
 
-  it('aws: S3 store on a loopback S3 (s3rver); the KMS signer swapped for PEM key by key', async () => {
+  it('aws: KMS signer on a loopback KMS, S3 store on a loopback S3 (s3rver)', async () => {
     const dir = project(`import { defineConfig } from 'pxp'
 export default defineConfig({
-  presets: [['aws', { bucket: '${s3.bucket}', region: 'us-east-1', s3Endpoint: '${s3.endpoint}' }]],
-  signer: { type: 'pem', cert: 'keys/dev-signing.pem', key: 'keys/dev-signing.key' },
+  presets: [['aws', { bucket: '${s3.bucket}', region: 'eu-west-1', s3Endpoint: '${s3.endpoint}', kmsEndpoint: '${kms.url}', cert: 'keys/dev-signing.pem' }]],
 })
 `)
-    const target = await buildJson(dir, [], { PX_ARTIFACT_STORE_ACCESS_KEY: 'S3RVER', PX_ARTIFACT_STORE_SECRET: 'S3RVER' })
+    const target = await buildJson(dir, [], { ...AWS_TEST_ENV, PX_ARTIFACT_STORE_ACCESS_KEY: 'S3RVER', PX_ARTIFACT_STORE_SECRET: 'S3RVER' })
     expect(target.signature).toBeTruthy()
+    expect(kms.calls.some((c) => c.op === 'Sign' && c.status === 200 && c.keyId === 'alias/powerx-plugin-signing')).toBe(true)
     const client = directClient(s3.endpoint)
     const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'plugins/' }))
     client.destroy()

@@ -28,7 +28,7 @@ function context(signer: Record<string, unknown>, warnDays = 14) {
 }
 
 type Hook<T> = (this: PluginContext, ...args: any[]) => Promise<T>
-const resolveSigner = (plugin: PxpPlugin, ctx: PluginContext) => (plugin.resolveSigner as Hook<SignerIdentity>).call(ctx)
+const resolveSigner = (plugin: PxpPlugin, ctx: PluginContext) => (plugin.resolveSigner as Hook<SignerIdentity>).call(ctx, ctx.config.signer as never)
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {

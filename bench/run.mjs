@@ -1,0 +1,135 @@
+// npm run bench: pxp against baseline tools on the same data, in one run, on this machine.
+// Prints medians of several runs, ratios and peak RSS; writes bench/results.json.
+import { spawnSync } from 'node:child_process'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { makeFixture } from './fixture.mjs'
+
+const here = fileURLToPath(new URL('.', import.meta.url))
+const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+const work = join(here, 'fixtures')
+const scratch = join(tmpdir(), 'pxp-bench')
+mkdirSync(scratch, { recursive: true })
+
+for (const tool of ['tar', 'gzip', 'pigz', 'sha256sum']) {
+  if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+    console.error(`bench needs ${tool} (Debian: apt-get install ${tool === 'sha256sum' ? 'coreutils' : tool})`)
+    process.exit(2)
+  }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+function sh(command, cwd) {
+  const start = performance.now()
+  const run = spawnSync('sh', ['-c', command], { cwd, stdio: ['ignore', 'ignore', 'pipe'] })
+  if (run.status !== 0) throw new Error(`${command}: ${run.stderr}`)
+  return performance.now() - start
+}
+
+function pxp(args, env = {}) {
+  const rssFile = join(scratch, 'rss')
+  const start = performance.now()
+  const run = spawnSync(process.execPath, [join(here, 'measure.mjs'), ...args], {
+    env: { ...process.env, CI: '1', NO_COLOR: '1', PXP_BENCH_RSS_FILE: rssFile, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  const ms = performance.now() - start
+  if (run.status !== 0) throw new Error(`pxp ${args.join(' ')}: ${run.stderr}`)
+  return { ms, rssMiB: Number(readFileSync(rssFile, 'utf8')) / 1024 }
+}
+
+function repeat(fn) {
+  const samples = Array.from({ length: RUNS }, fn)
+  return typeof samples[0] === 'number' ? { ms: median(samples) } : { ms: median(samples.map((s) => s.ms)), rssMiB: Math.max(...samples.map((s) => s.rssMiB)) }
+}
+
+const keys = join(scratch, 'keys')
+if (!existsSync(join(keys, 'dev-signing.pem'))) pxp(['keys', 'dev', '--out', keys])
+const sign = ['--sign', join(keys, 'dev-signing.pem'), '--key', join(keys, 'dev-signing.key')]
+
+function benchFixture(name, shape) {
+  console.error(`\n== ${name}: generating fixture…`)
+  const dir = makeFixture(join(work, name), shape)
+  const sizeMiB = Number(spawnSync('du', ['-sm', '--exclude=.complete', dir], { encoding: 'utf8' }).stdout.split('\t')[0])
+  const out = join(scratch, `${name}-out`)
+  const base = ['build', '--cwd', dir, '--os', 'linux', '--arch', 'amd64', '--no-upload', '--no-install', ...sign]
+  const tgz = join(scratch, `${name}.tgz`)
+  const hashEvery = 'find . -type f -print0 | xargs -0 sha256sum > /dev/null'
+
+  console.error('   cold pxp build…')
+  const cold = repeat(() => {
+    rmSync(out, { recursive: true, force: true })
+    return pxp([...base, '--out', out], { PXP_NO_CACHE: '1' })
+  })
+  console.error('   tar -czf + sha256sum…')
+  const tarGz = repeat(() => sh(`${hashEvery} && tar -czf "${tgz}" . && sha256sum "${tgz}" > /dev/null`, dir))
+  console.error('   tar | pigz + sha256sum…')
+  const tarPigz = repeat(() => sh(`${hashEvery} && tar -cf - . | pigz > "${tgz}" && sha256sum "${tgz}" > /dev/null`, dir))
+
+  console.error('   incremental rebuild after one small file changes…')
+  const warmOut = join(scratch, `${name}-warm`)
+  rmSync(warmOut, { recursive: true, force: true })
+  pxp([...base, '--out', warmOut])
+  const changed = join(dir, 'web-admin/.output/public/_nuxt/d7/chunk-7.js')
+  const original = readFileSync(changed)
+  let n = 0
+  const incremental = repeat(() => {
+    appendFileSync(changed, `\n// edit ${++n}\n`)
+    // Let the edit age past the cache's racy window, as a real edit-then-build would.
+    spawnSync('sleep', ['1.1'])
+    return pxp([...base, '--out', warmOut])
+  })
+  writeFileSync(changed, original)
+
+  const bundle = join(out, 'com.powerx.plugins.hello/1.2.0/linux-amd64/com.powerx.plugins.hello-1.2.0-linux-amd64.pxp')
+  const bundleMiB = readFileSync(bundle).length / 1024 / 1024
+  console.error('   pxp verify vs gzip -dc | sha256sum…')
+  const verify = repeat(() => pxp(['verify', bundle, '--trust', join(keys, 'dev-root-ca.pem')]))
+  const gunzip = repeat(() => sh(`gzip -dc "${bundle}" | sha256sum > /dev/null`, scratch))
+
+  return {
+    fixture: { name, inputMiB: sizeMiB, bundleMiB: Number(bundleMiB.toFixed(1)) },
+    ms: { coldBuild: cold.ms, tarGzPipeline: tarGz.ms, tarPigzPipeline: tarPigz.ms, incrementalBuild: incremental.ms, verify: verify.ms, gunzipSha256: gunzip.ms },
+    peakRssMiB: { coldBuild: cold.rssMiB, incrementalBuild: incremental.rssMiB, verify: verify.rssMiB },
+    ratios: {
+      coldVsPigz: cold.ms / tarPigz.ms,
+      coldVsTarGz: cold.ms / tarGz.ms,
+      incrementalVsCold: incremental.ms / cold.ms,
+      verifyVsGunzip: verify.ms / gunzip.ms,
+    },
+  }
+}
+
+const results = {
+  date: new Date().toISOString(),
+  machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, zlib: process.versions.zlib },
+  runs: RUNS,
+  fixtures: [
+    benchFixture('realistic-170', { binaryMiB: 60 }),
+    benchFixture('large-225', { binaryMiB: 90 }),
+  ],
+}
+
+const targets = { coldVsPigz: 1.0, coldVsTarGz: 0.5, incrementalVsCold: 0.15, verifyVsGunzip: 1.5 }
+console.log(`\npxp benchmark — ${results.machine.cores} cores, ${results.machine.cpu}, Node ${process.version}, medians of ${RUNS} runs`)
+for (const f of results.fixtures) {
+  console.log(`\n${f.fixture.name}: ${f.fixture.inputMiB} MiB in, ${f.fixture.bundleMiB} MiB bundle`)
+  const row = (label, ms) => console.log(`  ${label.padEnd(38)} ${(ms / 1000).toFixed(2).padStart(7)} s`)
+  row('pxp build (cold, signed)', f.ms.coldBuild)
+  row('tar -czf + sha256sum', f.ms.tarGzPipeline)
+  row('tar | pigz + sha256sum', f.ms.tarPigzPipeline)
+  row('pxp build (one small file changed)', f.ms.incrementalBuild)
+  row('pxp verify', f.ms.verify)
+  row('gzip -dc | sha256sum', f.ms.gunzipSha256)
+  for (const [key, value] of Object.entries(f.ratios)) {
+    console.log(`  ${key.padEnd(38)} ${value.toFixed(2).padStart(7)}×  (target ≤ ${targets[key]}×) ${value <= targets[key] ? 'ok' : 'MISSED'}`)
+  }
+  for (const [key, value] of Object.entries(f.peakRssMiB)) {
+    console.log(`  peak RSS ${key.padEnd(29)} ${value.toFixed(0).padStart(7)} MiB (target ≤ 200) ${value <= 200 ? 'ok' : 'MISSED'}`)
+  }
+}
+writeFileSync(join(here, 'results.json'), JSON.stringify({ ...results, targets }, null, 2) + '\n')
+console.log(`\nwrote ${join(here, 'results.json')}`)
