@@ -25,6 +25,8 @@ export interface BuildOptions extends Omit<LoadConfigOptions, 'command'> {
   arch?: string
   upload?: boolean
   install?: boolean
+  /** Continue an interrupted or failed run from its last completed stage. */
+  resume?: boolean
   logger?: ConsolaInstance
   signal?: AbortSignal
 }
@@ -93,7 +95,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     let error: PxpError | undefined
     logger.start(`Building ${name}`)
     try {
-      await buildTarget(run, state, driver, { upload: options.upload ?? true, install: options.install ?? true })
+      await buildTarget(run, state, driver, { upload: options.upload ?? true, install: options.install ?? true, resume: options.resume ?? false })
     } catch (thrown) {
       error = toPxpError(thrown)
     }

@@ -18,16 +18,21 @@ import { BundleGraph } from './graph.js'
 import { budgetError, checkBudget, summariseSizes, type BudgetBreach } from './budgets.js'
 import { commitDirectory, finalDirOf, recoverInterruptedCommit } from './output-dir.js'
 import type { RunState, TargetState } from './context.js'
+import { Checkpoints, findResumePoint, type Payload, type ResumePoint, type Signed } from './checkpoint.js'
 
 export interface TargetOptions {
   upload: boolean
   install: boolean
+  /** Continue from the newest checkpoint whose inputs are unchanged (`--resume`). */
+  resume: boolean
 }
+
+type Stage = <T>(name: string, work: () => Promise<T>) => Promise<T>
 
 export async function buildTarget(run: RunState, state: TargetState, driver: PluginDriver, options: TargetOptions): Promise<void> {
   const { config } = run
   const { result, target } = state
-  const stage = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+  const stage: Stage = async (name, work) => {
     const started = performance.now()
     run.signal.throwIfAborted()
     try {
@@ -36,13 +41,76 @@ export async function buildTarget(run: RunState, state: TargetState, driver: Plu
       result.durations[name] = Math.round(performance.now() - started)
     }
   }
+  const checkpoints = new Checkpoints(run.tmpRoot, config, target)
+  const resumed = options.resume ? resumePoint(run, state) : undefined
 
-  // collect + transform
+  const payload = resumed?.payload ?? (await preparePayload(run, state, driver, stage))
+  checkpoints.hashed(payload)
+  const { files, descriptor, entries, artefacts } = payload
+  result.pluginId = descriptor.id
+  result.version = descriptor.version
+  result.fileCount = files.length
+  if (resumed) result.warnings.push(...payload.warnings)
+  result.integrity = entries
+  result.sizes = summariseSizes(entries)
+  const sizeOf = new Map(entries.map((e) => [e.path, e.size]))
+  const roleBytes = (role: string) => files.filter((f) => f.role === role).reduce((n, f) => n + sizeOf.get(f.path)!, 0)
+  enforceBudget(run, state, checkBudget(config, 'backend', roleBytes('backend')))
+  enforceBudget(run, state, checkBudget(config, 'frontend', roleBytes('frontend')))
+
+  const signed = resumed?.signed ?? (await signBundle(run, state, driver, { descriptor, target, artefacts, stage }))
+  checkpoints.signed(signed)
+  Object.assign(result, { signature: signed.signature, signer: signed.signer, signingPolicy: signed.signingPolicy, approval: signed.approval, signingFallbacks: signed.signingFallbacks })
+  result.manifest = signed.manifest
+  result.integrity = signed.integrity
+
+  const outDir = finalDirOf(config.out, descriptor.id, descriptor.version, target.os, target.arch)
+  if (resumed?.emitted) {
+    result.artifacts = resumed.emitted
+    result.bundle = resumed.emitted.find((a) => a.kind === 'bundle')
+  } else {
+    await stage('emit', async () => {
+      await driver.run('emit', bundleModel(state, payload, signed, outDir))
+      if (!result.bundle) throw new PxpError('NO_EMITTER', 'No plugin emitted a bundle.', { hint: 'Keep the default emit-pxp plugin or add one that emits a file of kind "bundle".' })
+      enforceBudget(run, state, checkBudget(config, 'bundle', result.bundle.size))
+      recoverInterruptedCommit(outDir)
+      commitDirectory(state.stagingDir, outDir)
+      for (const artifact of result.artifacts) artifact.path = `${outDir}/${artifact.fileName}`
+    })
+    run.audit.append('bundle.emitted', { pluginId: descriptor.id, version: descriptor.version, target: targetName(state), sha256: result.bundle!.sha256, size: result.bundle!.size, signer: result.signer?.signer ?? null })
+  }
+  checkpoints.emitted(result.artifacts)
+
+  if (options.upload && driver.has('upload')) {
+    const receipts = await stage('upload', () => driver.run('upload', result.artifacts))
+    result.uploads = receipts.values.flatMap((r) => (r ? (Array.isArray(r) ? r : [r]) : [])) as UploadReceipt[]
+  }
+  if (options.install && driver.has('install')) {
+    const outcome = await stage('install', () => driver.run('install', result.artifacts, result.uploads))
+    result.install = outcome.value ?? undefined
+  }
+}
+
+function resumePoint(run: RunState, state: TargetState): ResumePoint | undefined {
+  const found = findResumePoint(run.config, state.target, run.tmpRoot)
+  if ('reason' in found) {
+    run.logger.warn(`--resume: starting clean for ${targetName(state)}: ${found.reason}.`)
+    run.audit.append('build.resume_declined', { target: targetName(state), reason: found.reason })
+    return undefined
+  }
+  const from = found.emitted ? 'upload' : found.signed ? 'emit' : 'sign'
+  run.logger.info(`--resume: ${targetName(state)} continues at ${from}, from ${found.runDir}`)
+  run.audit.append('build.resumed', { target: targetName(state), from, run: found.runDir })
+  return found
+}
+
+/** collect → transform → validate plugin.yaml → hash: everything signing needs. */
+async function preparePayload(run: RunState, state: TargetState, driver: PluginDriver, stage: Stage): Promise<Payload> {
+  const { config } = run
   const graph = (state.graph = new BundleGraph())
   await stage('collect', () => driver.run('collect'))
   await stage('transform', () => transformAll(driver, graph))
   const files = graph.list()
-  result.fileCount = files.length
 
   // validate plugin.yaml against what will really be in the bundle
   const descriptorFile = graph.get(DESCRIPTOR_FILE)
@@ -59,8 +127,7 @@ export async function buildTarget(run: RunState, state: TargetState, driver: Plu
     hasFile: (p) => graph.get(p) !== undefined,
     hasDir: (p) => dirs.has(p),
   }, descriptorPath)
-  result.pluginId = descriptor.id
-  result.version = descriptor.version
+  const warningsBefore = state.result.warnings.length
   for (const issue of conventions) {
     const message = `${descriptorPath}: ${issue.field} ${issue.message}`
     if (config.offline.conventions === 'fail') {
@@ -80,60 +147,30 @@ export async function buildTarget(run: RunState, state: TargetState, driver: Plu
   for (const file of files) {
     if (!entries.has(file.path)) throw new PxpError('HASH_INCOMPLETE', `The hash hook returned no entry for "${file.path}".`, { hint: 'A custom hash plugin must hash every file it is given.' })
   }
-  result.integrity = [...entries.values()]
-  result.sizes = summariseSizes(result.integrity)
-  const roleBytes = (role: string) => files.filter((f) => f.role === role).reduce((n, f) => n + entries.get(f.path)!.size, 0)
-  enforceBudget(run, state, checkBudget(config, 'backend', roleBytes('backend')))
-  enforceBudget(run, state, checkBudget(config, 'frontend', roleBytes('frontend')))
   const artefacts: Record<string, ArtefactDigest> = { ...hashed.artefacts }
   for (const group of groups) artefacts[group.key] ??= (await hashGroup(group)).digest
+  return { files, descriptor, entries: [...entries.values()], artefacts, warnings: state.result.warnings.slice(warningsBefore) }
+}
 
-  const signed = await signBundle(run, state, driver, { descriptor, target, artefacts, stage })
-  const { manifest, integrity, integrityBytes } = signed
-  result.manifest = manifest
-  result.integrity = integrity
-  const manifestFile: BundleFile = { path: MANIFEST_FILE, content: signed.manifestBytes, mode: 0o644, role: 'generated', size: signed.manifestBytes.length }
-  let signatureFile: BundleFile | undefined
-  if (result.signature) {
-    const text = Buffer.from(Buffer.from(result.signature.cms).toString('base64') + '\n', 'utf8')
-    signatureFile = { path: SIGNATURE_FILE, content: text, mode: 0o644, role: 'generated', size: text.length }
-  }
-  const integrityFile: BundleFile = { path: INTEGRITY_FILE, content: integrityBytes, mode: 0o644, role: 'generated', size: integrityBytes.length }
-
-  const allFiles = [integrityFile, ...(signatureFile ? [signatureFile] : []), manifestFile, ...files]
-  const ordered = archiveOrder(allFiles).flatMap((e) => (e.type === 'file' ? [e.file] : []))
-  const outDir = finalDirOf(config.out, descriptor.id, descriptor.version, target.os, target.arch)
-  const model: BundleModel = {
+/** The model handed to `emit`: generated root files first, archive order throughout. */
+function bundleModel(state: TargetState, payload: Payload, signed: Signed, outDir: string): BundleModel {
+  const { descriptor } = payload
+  const { target } = state
+  const generated = (path: string, content: Buffer): BundleFile => ({ path, content, mode: 0o644, role: 'generated', size: content.length })
+  const signature = signed.signature && generated(SIGNATURE_FILE, Buffer.from(Buffer.from(signed.signature.cms).toString('base64') + '\n', 'utf8'))
+  const allFiles = [generated(INTEGRITY_FILE, signed.integrityBytes), ...(signature ? [signature] : []), generated(MANIFEST_FILE, signed.manifestBytes), ...payload.files]
+  return {
     pluginId: descriptor.id,
     version: descriptor.version,
     target,
     baseName: `${descriptor.id}-${descriptor.version}-${target.os}-${target.arch}`,
-    files: ordered,
-    integrity,
-    integrityText: integrityBytes,
-    signature: result.signature,
-    manifest,
+    files: archiveOrder(allFiles).flatMap((e) => (e.type === 'file' ? [e.file] : [])),
+    integrity: signed.integrity,
+    integrityText: signed.integrityBytes,
+    signature: signed.signature,
+    manifest: signed.manifest,
     descriptor: descriptor.raw,
     outDir,
-  }
-
-  await stage('emit', async () => {
-    await driver.run('emit', model)
-    if (!result.bundle) throw new PxpError('NO_EMITTER', 'No plugin emitted a bundle.', { hint: 'Keep the default emit-pxp plugin or add one that emits a file of kind "bundle".' })
-    enforceBudget(run, state, checkBudget(config, 'bundle', result.bundle.size))
-    recoverInterruptedCommit(outDir)
-    commitDirectory(state.stagingDir, outDir)
-    for (const artifact of result.artifacts) artifact.path = `${outDir}/${artifact.fileName}`
-  })
-  run.audit.append('bundle.emitted', { pluginId: descriptor.id, version: descriptor.version, target: `${target.os}-${target.arch}`, sha256: result.bundle!.sha256, size: result.bundle!.size, signer: result.signer?.signer ?? null })
-
-  if (options.upload && driver.has('upload')) {
-    const receipts = await stage('upload', () => driver.run('upload', result.artifacts))
-    result.uploads = receipts.values.flatMap((r) => (r ? (Array.isArray(r) ? r : [r]) : [])) as UploadReceipt[]
-  }
-  if (options.install && driver.has('install')) {
-    const outcome = await stage('install', () => driver.run('install', result.artifacts, result.uploads))
-    result.install = outcome.value ?? undefined
   }
 }
 
@@ -175,7 +212,7 @@ interface SignInput {
  * listed in integrity.txt, so each signer of a fallback chain gets its own manifest: when the KMS
  * signer fails and the PEM one takes over, the bundle names the PEM chain.
  */
-async function signBundle(run: RunState, state: TargetState, driver: PluginDriver, input: SignInput) {
+async function signBundle(run: RunState, state: TargetState, driver: PluginDriver, input: SignInput): Promise<Signed> {
   const { config } = run
   const { result } = state
   const entries = entriesOf(config.signer)
@@ -193,11 +230,9 @@ async function signBundle(run: RunState, state: TargetState, driver: PluginDrive
       })
     }
     const actor = currentActor()
-    result.signingPolicy = 'unsigned-approved'
-    result.approval = { reference: config.signing.approval, actor }
     run.audit.append('sign.skipped', { target: targetName(state), approval: config.signing.approval, actor, reason: 'PX_CLI_SIGNING=0' })
     warn(run, state, 'UNSIGNED_APPROVED', `Building unsigned under approval ${config.signing.approval} (actor ${actor}).`)
-    return prepare(undefined)
+    return { ...prepare(undefined), signingPolicy: 'unsigned-approved', approval: { reference: config.signing.approval, actor } }
   }
 
   for (const [i, entry] of entries.entries()) {
@@ -205,9 +240,8 @@ async function signBundle(run: RunState, state: TargetState, driver: PluginDrive
       const identity = await input.stage('resolveSigner', async () => (await driver.run('resolveSigner', entry)).value ?? undefined)
       if (!identity) {
         if (!entry) {
-          result.signingPolicy = 'unsigned'
           warn(run, state, 'UNSIGNED', 'No signer is configured: the bundle is unsigned and `pxp verify` will refuse it without --allow-unsigned.')
-          return prepare(undefined)
+          return { ...prepare(undefined), signingPolicy: 'unsigned' }
         }
         throw configError('SIGNER_NOT_FOUND', `The config asks for signer "${entry.type}" but no plugin provides it.`, {
           keyPath: entries.length > 1 ? `signer[${i}].type` : 'signer.type',
@@ -221,10 +255,7 @@ async function signBundle(run: RunState, state: TargetState, driver: PluginDrive
         if (!outcome.value) throw new PxpError('SIGNER_UNAVAILABLE', `The signer "${identity.signer}" resolved an identity but no plugin signed.`, { hint: 'Check the signer plugin configuration.' })
         return outcome.value
       })
-      result.signer = identity
-      result.signature = signature
-      result.signingPolicy = 'signed'
-      return prepared
+      return { ...prepared, signer: identity, signature, signingPolicy: 'signed', signingFallbacks: result.signingFallbacks }
     } catch (thrown) {
       const error = toPxpError(thrown)
       const next = entries[i + 1]

@@ -91,6 +91,7 @@ async function runBuild(input: BuildFlags): Promise<number> {
       upload: flags.upload !== false,
       install: flags.install !== false,
       approval: flags.approval,
+      resume: flags.resume === true,
       envName: flags.env,
       signal: controller.signal,
     })
