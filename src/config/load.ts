@@ -223,10 +223,14 @@ async function npmPresetLayer(source: string, fromDir: string) {
   } catch {
     return null
   }
-  const jiti = createJiti(dirname(file) + '/', { interopDefault: true, alias: pxpAlias() })
-  let value = (await jiti.import(file, { default: true })) as unknown
-  if (typeof value === 'function') value = await (value as () => unknown)()
-  return isPresetLike(value) ? presetLayer(file, fromDir) : null
+  try {
+    const jiti = createJiti(dirname(file) + '/', { interopDefault: true, alias: pxpAlias() })
+    let value = (await jiti.import(file, { default: true })) as unknown
+    if (typeof value === 'function') value = await (value as () => unknown)()
+    return isPresetLike(value) ? presetLayer(file, fromDir) : null
+  } catch {
+    return null // not a preset module: c12 loads it as a config layer and reports its own errors
+  }
 }
 
 /** c12 names layers without their extension; find the real file so messages can point at it. */
