@@ -16,6 +16,9 @@ export interface FoundFile {
 
 export async function walk(root: string, start: string, options: { dereference: boolean; rootReal: string; skipDir?: (rel: string) => boolean }): Promise<FoundFile[]> {
   const out: FoundFile[] = []
+  // Real paths of the directories on the current descent: a dereferenced link back into one of
+  // them would recurse forever.
+  const ancestors = new Set<string>(start === root ? [] : [options.rootReal])
   const visit = async (abs: string): Promise<void> => {
     const rel = relative(root, abs).split(sep).join('/')
     const info = await lstat(abs)
@@ -46,8 +49,17 @@ export async function walk(root: string, start: string, options: { dereference: 
   }
   const visitDir = async (abs: string, rel: string): Promise<void> => {
     if (options.skipDir?.(rel)) return
-    const entries = await readdir(abs)
-    for (const name of entries) await visit(join(abs, name))
+    const real = await realpath(abs)
+    if (ancestors.has(real)) {
+      throw new PxpError('SYMLINK_LOOP', `${rel} links back to a directory that contains it.`, { path: rel, hint: 'Remove the link, or exclude it with offline.ignore.' })
+    }
+    ancestors.add(real)
+    try {
+      const entries = await readdir(abs)
+      for (const name of entries) await visit(join(abs, name))
+    } finally {
+      ancestors.delete(real)
+    }
   }
   await visit(start).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT' && error.path === start) return

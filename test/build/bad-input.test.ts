@@ -73,6 +73,16 @@ const cases: Case[] = [
     errorCode: 'SYMLINK_OUTSIDE_ROOT',
     message: /config\/host\.txt is a symlink to \/etc\/hostname, outside the plugin root/,
   },
+  {
+    name: 'a dereferenced symlink loop',
+    mutate: (r) => {
+      symlinkSync('..', join(r, 'extensions/loop'))
+      write(r, 'px-plugin.config.ts', 'export default { offline: { dereference: true } }\n')
+    },
+    code: 1,
+    errorCode: 'SYMLINK_LOOP',
+    message: /extensions\/loop links back to a directory that contains it/,
+  },
   { name: 'a wrong-platform binary', mutate: (r) => write(r, 'backend/bin/linux-amd64/helper', elf(0xb7), 0o755), code: 1, errorCode: 'PLATFORM_MISMATCH', message: /backend\/bin\/linux-amd64\/helper is a ELF linux\/arm64 executable, but the target is linux\/amd64/ },
   { name: 'a dotenv file', mutate: (r) => write(r, 'config/.env.production', 'DB_PASSWORD=hunter2\n'), code: 1, errorCode: 'SECRET_IN_TREE', message: /Refusing to pack config\/\.env\.production: its name marks it as a secret/ },
   {
