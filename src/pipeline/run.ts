@@ -114,7 +114,8 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
       hash: bundle?.sha256,
       signer: state.result.signer?.signer ?? null,
       artifactStore: state.result.uploads.map((u) => u.store),
-      ...(error && { error: { code: error.code, message: error.message, plugin: error.plugin, hook: error.hook, stack: error.stack } }),
+      // details carry upstream request ids (KMS, signing service, stores) for whoever debugs the failure.
+      ...(error && { error: { code: error.code, message: error.message, plugin: error.plugin, hook: error.hook, details: error.details, stack: error.stack } }),
     })
     if (error) {
       result.ok = false

@@ -57,6 +57,10 @@ describe('pxp build --resume', () => {
     expect(down.code).toBe(1)
     expect(down.json.errors[0].code).toBe('SIGNER_UNREACHABLE')
     expect(existsSync(BUNDLE(out))).toBe(false)
+    // dist.log records the failure with its code, place, details and stack.
+    const failure = distLines(out).find((l) => l.event === 'dist.target' && !l.ok)
+    expect(failure.error).toMatchObject({ code: 'SIGNER_UNREACHABLE', plugin: 'signer-http', details: expect.objectContaining({ signer: 'http' }) })
+    expect(failure.error.stack).toMatch(/SIGNER_UNREACHABLE|PxpError/)
 
     const service = new SigningService({ keyFile: join(keys, 'dev-signing.key'), certFile: join(keys, 'dev-signing.pem') })
     await service.start(port)
