@@ -50,7 +50,7 @@ interface AlertOptions {
   threshold: number
 }
 
-interface FailureState {
+export interface FailureState {
   /** Consecutive failed builds up to and including the last recorded run. */
   failures: number
   /** The run being recorded, and the count before it started (a run has several targets). */
@@ -60,7 +60,7 @@ interface FailureState {
   lastFailure?: { runId: string; code: string; at: string }
 }
 
-interface StateFile { version: 1; plugins: Record<string, FailureState> }
+export interface StateFile { version: 1; plugins: Record<string, FailureState> }
 
 export const STATE_DIR = '.alerts'
 export const STATE_FILE = 'state.json'

@@ -209,7 +209,7 @@ ${r.install ? `<h3>Install</h3>${kv(Object.entries(r.install).filter(([, v]) => 
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="${esc(input.tool.name)} ${esc(input.tool.version)}">
 <title>${esc(`pxp report — ${title}`)}</title>

@@ -61,7 +61,8 @@ async function issue(options: {
   const cert = new pkijs.Certificate()
   cert.version = 2
   const serial = randomBytes(16)
-  serial[0]! &= 0x7f // positive INTEGER
+  // Positive and minimally encoded: a leading 0x00 would be a non-minimal DER INTEGER, which OpenSSL refuses.
+  serial[0] = (serial[0]! & 0x7f) | 0x40
   cert.serialNumber = new asn1js.Integer({ valueHex: new Uint8Array(serial).buffer })
   cert.subject = name(options.subject)
   cert.issuer = options.issuer

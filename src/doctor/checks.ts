@@ -176,7 +176,7 @@ async function checkSigner(name: string, entry: SignerEntry, config: ResolvedCon
       results.push(probe.ok
         ? ok(`${name} endpoint`, `${safeUrl(endpoint, false)} reachable (HTTP ${probe.status})`)
         : fail(`${name} endpoint`, `${safeUrl(endpoint, false)} unreachable (${probe.reason})`, 'Check network access to KMS (proxy, VPC endpoint) or signer.endpoint.'))
-      results.push(awsCredentialsCheck(`${name} credentials`, options.env))
+      results.push(awsCredentialsCheck(`${name} credentials`, options.env, false))
       if (typeof e.cert === 'string') results.push(await certificateCheck(`${name} certificate`, e.cert, warnDays, options.now, 'signer'))
       else results.push(fail(`${name} certificate`, 'signer.cert is not set', 'Set signer.cert to the certificate issued for the KMS key.'))
       return results
@@ -239,15 +239,20 @@ async function keyCheck(name: string, keyFile: string, isP12: boolean, certFile:
   }
 }
 
-/** Whether the AWS SDK's default chain has something to start from (env, profile, web identity, container). */
-function awsCredentialsCheck(name: string, env: NodeJS.ProcessEnv): CheckResult {
-  if (env.PX_ARTIFACT_STORE_ACCESS_KEY && env.PX_ARTIFACT_STORE_SECRET) return ok(name, 'PX_ARTIFACT_STORE_ACCESS_KEY / _SECRET are set')
+/**
+ * Whether the AWS SDK's default chain has something to start from (env, profile, web identity,
+ * container). Stores also take PX_ARTIFACT_STORE_ACCESS_KEY / _SECRET; the KMS signer only the AWS chain.
+ */
+function awsCredentialsCheck(name: string, env: NodeJS.ProcessEnv, forStore: boolean): CheckResult {
+  if (forStore && env.PX_ARTIFACT_STORE_ACCESS_KEY && env.PX_ARTIFACT_STORE_SECRET) return ok(name, 'PX_ARTIFACT_STORE_ACCESS_KEY / _SECRET are set')
   if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) return ok(name, 'AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are set')
   if (env.AWS_PROFILE) return ok(name, `AWS profile "${env.AWS_PROFILE}"`)
   if (env.AWS_WEB_IDENTITY_TOKEN_FILE) return ok(name, 'web identity token (IRSA / OIDC)')
   if (env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || env.AWS_CONTAINER_CREDENTIALS_FULL_URI) return ok(name, 'container credentials endpoint')
   const shared = env.AWS_SHARED_CREDENTIALS_FILE ?? join(env.HOME ?? homedir(), '.aws', 'credentials')
-  return warn(name, `no credentials in the environment${shared ? ` (the SDK may still find ${shared} or an instance role)` : ''}`, 'Export PX_ARTIFACT_STORE_ACCESS_KEY / PX_ARTIFACT_STORE_SECRET (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE).')
+  return warn(name, `no credentials in the environment (the SDK may still find ${shared} or an instance role)`, forStore
+    ? 'Export PX_ARTIFACT_STORE_ACCESS_KEY / PX_ARTIFACT_STORE_SECRET (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE).'
+    : 'Export AWS_PROFILE or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or log in with `aws sso login`).')
 }
 
 async function checkStore(name: string, entry: StoreEntry, config: ResolvedConfig, options: CheckOptions): Promise<CheckResult[]> {
@@ -269,13 +274,16 @@ async function checkStore(name: string, entry: StoreEntry, config: ResolvedConfi
       }
       registerSecret(settings.credentials?.secretAccessKey)
       registerSecret(settings.credentials?.sessionToken)
-      const credentials = awsCredentialsCheck(`${name} credentials`, options.env)
+      const credentials = awsCredentialsCheck(`${name} credentials`, options.env, true)
       const client = createS3Client({ ...settings, connectTimeoutMs: options.timeoutMs, idleTimeoutMs: options.timeoutMs })
       const where = `bucket "${settings.bucket}" at ${settings.endpointHost}`
       try {
         await client.send(new HeadBucketCommand({ Bucket: settings.bucket }), { abortSignal: AbortSignal.timeout(options.timeoutMs) })
         return [credentials, ok(name, `${where} reachable, credentials accepted (HeadBucket)`)]
       } catch (error) {
+        if ((error as Error).name === 'CredentialsProviderError') {
+          return [credentials, fail(name, `${where}: no credentials found, HeadBucket not attempted`, 'Export PX_ARTIFACT_STORE_ACCESS_KEY / PX_ARTIFACT_STORE_SECRET (or configure the AWS credential chain).')]
+        }
         const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
         if (status === 404) return [credentials, fail(name, `${where}: no such bucket`, 'Create the bucket or fix artifactStore.bucket.')]
         if (status === 403 || status === 401) return [credentials, fail(name, `${where}: credentials refused (HTTP ${status})`, 'Check PX_ARTIFACT_STORE_ACCESS_KEY / PX_ARTIFACT_STORE_SECRET and the bucket policy (s3:ListBucket).')]

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../helpers/cli.js'
 import { BUNDLE_DIR, copyPlayground, write } from '../helpers/fixtures.js'
 import { devKeys } from './dev-keys.js'
+import { classify, recordOutcome } from '../../plugins/alert-webhook/index.js'
 import { closedPort, startReceiver, type Receiver } from '../telemetry/receiver.js'
 
 const BUILD = (out: string, ...extra: string[]) => ['build', '--out', out, '--no-upload', '--no-install', '--json', ...extra]
@@ -66,19 +67,29 @@ describe('alert-webhook (generic JSON)', () => {
     expectAlertShape(alerts[0], 'signature_failure', 'KEY_MISMATCH')
   })
 
-  it('signing_timeout: the KMS signer against a KMS endpoint that never answers', async () => {
-    const { root, out } = project({
-      signer: { type: 'kms', keyId: 'alias/pxp-alerts', region: 'us-east-1', endpoint: hanging.url, cert: healthy.cert, timeoutMs: 300, retries: 0 },
-    }, '/kms')
-    const run = await runCli(BUILD(out, ...ONE_TARGET), {
-      cwd: root,
-      env: { AWS_ACCESS_KEY_ID: 'AKIAPXPTESTEXAMPLE00', AWS_SECRET_ACCESS_KEY: 'pxp-test-secret-not-real-0000000000000000', AWS_EC2_METADATA_DISABLED: 'true' },
-    })
-    expect(run.code).toBe(1)
-    expect(run.json.errors[0].code).toBe('SIGNER_TIMEOUT')
+  it('signing_timeout: the KMS signer against a KMS endpoint that never answers — fatal, and saved by a PEM fallback', async () => {
+    const kms = { type: 'kms', keyId: 'alias/pxp-alerts', region: 'us-east-1', endpoint: hanging.url, cert: healthy.cert, timeoutMs: 300, retries: 0 }
+    const alone = project({ signer: kms }, '/kms')
+    const chain = project({ signer: [kms, { type: 'pem', cert: healthy.cert, key: healthy.key }] }, '/kms-fallback')
+    const env = { AWS_ACCESS_KEY_ID: 'AKIAPXPTESTEXAMPLE00', AWS_SECRET_ACCESS_KEY: 'pxp-test-secret-not-real-0000000000000000', AWS_EC2_METADATA_DISABLED: 'true' }
+    const [fatal, saved] = await Promise.all([
+      runCli(BUILD(alone.out, ...ONE_TARGET), { cwd: alone.root, env }),
+      runCli(BUILD(chain.out, ...ONE_TARGET), { cwd: chain.root, env }),
+    ])
+    expect(fatal.code).toBe(1)
+    expect(fatal.json.errors[0].code).toBe('SIGNER_TIMEOUT')
     const alerts = received('/kms')
     expect(alerts).toHaveLength(1)
     expectAlertShape(alerts[0], 'signing_timeout', 'SIGNER_TIMEOUT')
+    expect(alerts[0].recovered).toBeUndefined()
+
+    expect(saved.code, saved.stderr).toBe(0)
+    const report = JSON.parse(readFileSync(join(BUNDLE_DIR(chain.out), 'report.json'), 'utf8'))
+    expect(report.signing.signer).toBe('pem')
+    const recovered = received('/kms-fallback')
+    expect(recovered).toHaveLength(1)
+    expectAlertShape(recovered[0], 'signing_timeout', 'SIGNER_TIMEOUT')
+    expect(recovered[0]).toMatchObject({ recovered: true, message: expect.stringMatching(/a fallback signer took over/) })
   })
 
   it('oversize: SIZE_BUDGET_EXCEEDED as a warning (build goes on) and as an error (build fails)', async () => {
@@ -167,5 +178,40 @@ describe('alert-webhook (Slack)', () => {
       expect(text).not.toMatch(/s3cr3tW3bh00kT0k3n/)
       expect(text).not.toMatch(/B0PXPTEST/)
     }
+  })
+})
+
+describe('alert classification and the failure streak (units)', () => {
+  const base = { runId: 'r', target: { os: 'linux', arch: 'amd64' }, pluginId: 'p', version: '1.0.0', artifacts: [], integrity: [], uploads: [], durations: {}, metrics: [], plugins: {} }
+
+  it('a fallback signer that saved the build still raises the primary signer\'s timeout or failure', () => {
+    const alerts = classify({
+      ok: true,
+      target: base.target,
+      result: { ...base, warnings: [{ code: 'SIGNER_FALLBACK', message: 'Signer "kms" failed' }], signingFallbacks: [{ signer: 'kms', code: 'SIGNER_TIMEOUT', message: 'timed out' }, { signer: 'http', code: 'SIGNER_BAD_SIGNATURE', message: 'bad' }] },
+    }, 'r')
+    expect(alerts.map((a) => [a.kind, a.code, a.recovered])).toEqual([['signing_timeout', 'SIGNER_TIMEOUT', true], ['signature_failure', 'SIGNER_BAD_SIGNATURE', true]])
+  })
+
+  it('errors outside signing and budgets are not alerts of their own; CERT_EXPIRING is not a signature failure', () => {
+    const error = Object.assign(new Error('x'), { code: 'SECRET_IN_TREE', plugin: 'collect-fs', hook: 'collect' })
+    expect(classify({ ok: false, error: error as never, target: base.target, result: { ...base, warnings: [] } }, 'r')).toEqual([])
+    const expiring = classify({ ok: true, target: base.target, result: { ...base, warnings: [{ code: 'CERT_EXPIRING', message: 'soon' }, { code: 'CERT_EXPIRING', message: 'soon' }] } }, 'r')
+    expect(expiring.map((a) => a.kind)).toEqual(['cert_expiring'])
+  })
+
+  it('a run counts once however many targets fail, and fails if any target fails', () => {
+    const state = { version: 1 as const, plugins: {} }
+    // run 1: both targets fail → 1
+    expect(recordOutcome(state, 'p', 'r1', true, 'E')).toBe(1)
+    expect(recordOutcome(state, 'p', 'r1', true, 'E')).toBeUndefined()
+    // run 2: the first target succeeds, the second fails → still a failed run → 2
+    expect(recordOutcome(state, 'p', 'r2', false, undefined)).toBeUndefined()
+    expect(recordOutcome(state, 'p', 'r2', true, 'E')).toBe(2)
+    // run 3: fails → 3 (the caller alerts on exactly the threshold)
+    expect(recordOutcome(state, 'p', 'r3', true, 'E')).toBe(3)
+    // run 4: all green → reset
+    expect(recordOutcome(state, 'p', 'r4', false, undefined)).toBeUndefined()
+    expect((state.plugins as Record<string, { failures: number }>).p!.failures).toBe(0)
   })
 })

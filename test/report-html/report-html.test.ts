@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { chromium, type Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { screenshotPath } from '../helpers/screenshots.js'
 import { repoRoot, runCli } from '../helpers/cli.js'
 import { BUNDLE_DIR, copyPlayground, write } from '../helpers/fixtures.js'
 import { devKeys } from '../alerts/dev-keys.js'
@@ -95,8 +96,7 @@ describe('report.html', () => {
     expect(requests).toEqual([url])
     expect(failures).toEqual([])
 
-    mkdirSync(join(repoRoot, 'docs', 'images'), { recursive: true })
-    const screenshot = join(repoRoot, 'docs', 'images', 'report-html.png')
+    const screenshot = screenshotPath('report-html.png')
     await page.screenshot({ path: screenshot, fullPage: true })
     expect(readFileSync(screenshot).subarray(1, 4).toString()).toBe('PNG')
     await context.close()
