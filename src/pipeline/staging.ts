@@ -15,10 +15,16 @@ export function stagedRuns(out: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(dir, d.name)).sort()
 }
 
-/** Removes all but the newest `keep` failed-run staging directories (the current run excluded). */
+const DAY_MS = 86_400_000
+
+/**
+ * Removes all but the newest `keep` failed-run staging directories. Only finished runs count (they
+ * leave report.json behind) or runs a day old: another build may be writing into the same output
+ * directory right now, and its staging is not ours to delete.
+ */
 export function pruneStaging(out: string, currentRun: string, keep = KEEP_FAILED_RUNS): void {
-  const older = stagedRuns(out).filter((d) => !d.endsWith(currentRun))
-  for (const dir of older.slice(0, Math.max(0, older.length - keep))) rmSync(dir, { recursive: true, force: true })
+  const finished = stagedRuns(out).filter((d) => !d.endsWith(currentRun) && (existsSync(join(d, 'report.json')) || Date.now() - statSync(d).mtimeMs > DAY_MS))
+  for (const dir of finished.slice(0, Math.max(0, finished.length - keep))) rmSync(dir, { recursive: true, force: true })
 }
 
 export interface CleanItem { path: string; bytes: number }
