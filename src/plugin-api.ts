@@ -326,6 +326,7 @@ export {
   parsePairs,
   readValuesFile,
   outcomeOf,
+  callJson,
   type InstallBundleOptions,
   type InstallOutcome,
   type InstallMode,

@@ -101,4 +101,7 @@ export const ENV_VARS: EnvVarDoc[] = [
   { name: 'PX_ACTOR', effect: 'actor name for audit.log' },
   { name: 'SOURCE_DATE_EPOCH', effect: 'tar entry mtime (seconds); default 946684800 (2000-01-01)' },
   { name: 'PXP_DEBUG', effect: '`1` prints stacks of errors' },
+  { name: 'PXP_SANDBOX_TOKEN', effect: 'token of the embedded `pxp sandbox` (else one is generated and printed once), and the default token of `pxp install`' },
+  { name: 'PXP_NO_CACHE', effect: '`1` builds without the incremental caches under `<out>/.cache`' },
+  { name: 'PXP_UPDATE_SCREENSHOTS', effect: 'tests only: `1` saves browser screenshots to docs/images/' },
 ]

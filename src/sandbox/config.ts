@@ -43,7 +43,16 @@ export const DEFAULT_LIMITS: Readonly<TenantLimits> = Object.freeze({
   max_concurrent_installs: 2,
 })
 
-export interface TenantSettings { id: string; allowUnsigned: boolean; webhooks: string[]; limits: TenantLimits }
+export interface TenantSettings {
+  id: string
+  allowUnsigned: boolean
+  webhooks: string[]
+  limits: TenantLimits
+  /** Environment variables `env:NAME` secret references may name (`*` suffix = prefix). */
+  secretEnv: string[]
+  /** The only directory `file:` secret references may point into. */
+  secretDir: string
+}
 export interface TokenEntry { name: string; digest: Buffer; tenant: string; permissions: Set<string> }
 
 export interface SandboxSettings {
@@ -56,6 +65,8 @@ export interface SandboxSettings {
   dataDir: string
   host: string
   port: number
+  /** Variables holding tokens: never readable through a secret reference. */
+  reservedEnv: Set<string>
 }
 
 export const tokenDigest = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest()
@@ -175,11 +186,17 @@ export function loadSettings(options: LoadSettingsOptions): LoadedSettings {
     for (const [id, value] of Object.entries(rawTenants)) {
       if (!TENANT_ID.test(id)) fail(file, `tenants.${id}`, 'tenant ids are lowercase letters, digits, ".", "_" and "-"')
       const t = (value ?? {}) as Record<string, unknown>
+      if (t.secret_env !== undefined && (!Array.isArray(t.secret_env) || t.secret_env.some((p) => typeof p !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*\*?$|^\*$/.test(p)))) {
+        fail(file, `tenants.${id}.secret_env`, 'must be a list of variable names, optionally ending in * (a prefix)')
+      }
       tenants.set(id, {
         id,
         allowUnsigned: t.allow_unsigned === true,
         webhooks: webhookList(t.webhooks, file, `tenants.${id}.webhooks`),
         limits: parseLimits(limitTenants[id], defaults, lf, `tenants.${id}`),
+        // Default: any variable but the tokens'. Tenants sharing a sandbox should each get a list.
+        secretEnv: (t.secret_env as string[] | undefined) ?? ['*'],
+        secretDir: typeof t.secret_dir === 'string' ? resolve(base, t.secret_dir) : '',
       })
     }
     if (raw.tokens !== undefined && !Array.isArray(raw.tokens)) fail(file, 'tokens', 'must be a list')
@@ -205,12 +222,20 @@ export function loadSettings(options: LoadSettingsOptions): LoadedSettings {
     // Embedded defaults: one tenant, one token with every permission.
     const id = options.tenant ?? 'dev'
     if (!TENANT_ID.test(id)) fail('--tenant', 'tenant', `"${id}" is not a valid tenant id`)
-    tenants.set(id, { id, allowUnsigned: options.allowUnsigned === true, webhooks: [], limits: parseLimits(limitTenants[id], defaults, lf, `tenants.${id}`) })
+    // One local developer: any variable of the sandbox's environment but the token's.
+    tenants.set(id, { id, allowUnsigned: options.allowUnsigned === true, webhooks: [], limits: parseLimits(limitTenants[id], defaults, lf, `tenants.${id}`), secretEnv: ['*'], secretDir: '' })
     const fromEnv = env.PXP_SANDBOX_TOKEN
     embeddedToken = fromEnv && fromEnv.length >= 8 ? fromEnv : randomBytes(24).toString('base64url')
     if (embeddedToken !== fromEnv) generatedToken = embeddedToken
     registerSecret(embeddedToken)
     tokens.push({ name: 'embedded', digest: tokenDigest(embeddedToken), tenant: id, permissions: new Set(PERMISSIONS) })
+  }
+  const dataDir = resolve(options.dataDir ?? '.pxp-sandbox')
+  for (const t of tenants.values()) if (!t.secretDir) t.secretDir = resolve(dataDir, 'tenants', t.id, 'secrets')
+  const reservedEnv = new Set(['PXP_SANDBOX_TOKEN'])
+  if (options.configFile) {
+    const raw = readYaml(resolve(options.configFile))
+    for (const entry of (raw.tokens ?? []) as Array<Record<string, unknown>>) if (typeof entry?.token_env === 'string') reservedEnv.add(entry.token_env)
   }
   for (const id of Object.keys(limitTenants)) if (!tenants.has(id)) fail(lf, `tenants.${id}`, 'is not a tenant of the sandbox config')
   for (const p of trust) if (!existsSync(p)) throw new PxpError('SANDBOX_CONFIG', `Trust root ${p} does not exist.`, { exitCode: 2, file: p, hint: 'Fix sandbox.yaml `trust`, --trust or PX_TRUST_ROOTS.' })
@@ -222,7 +247,8 @@ export function loadSettings(options: LoadSettingsOptions): LoadedSettings {
       tenants,
       tokens,
       webhooks,
-      dataDir: resolve(options.dataDir ?? '.pxp-sandbox'),
+      dataDir,
+      reservedEnv,
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 0,
     },

@@ -31,7 +31,8 @@ import { STAGES, type InstallConfig, type InstallRecord, type PluginRecord, type
 import { resolveEnv } from './wizard.js'
 
 const now = () => new Date().toISOString()
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+// Unref'd: a pending budget timer must never keep the process alive after a graceful stop.
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref())
 
 export class Sandbox {
   readonly store: Store
@@ -133,7 +134,12 @@ export class Sandbox {
     this.store.putInstall(rec)
     this.audit(rec.tenant, 'install.stage', rec.actor, { install_id: id, stage: 'receive', status: 'ok', duration_ms: stage.duration_ms, bytes: info.bytes })
     this.events.emit(rec.tenant, 'plugin.install.stage_completed', { install_id: id, data: { stage: 'receive', duration_ms: stage.duration_ms, trace_id: rec.trace_id } })
-    const run = this.runStages(id).finally(() => this.inflight.delete(id))
+    const run = this.runStages(id)
+      .catch((error: Error) => {
+        // Only a broken data directory gets here (the stages catch everything else).
+        process.stderr.write(`pxp sandbox: install ${id} could not record its outcome: ${error.message}\n`)
+      })
+      .finally(() => this.inflight.delete(id))
     this.inflight.set(id, run)
   }
 
@@ -208,7 +214,7 @@ export class Sandbox {
         rec.effects.push('reserved')
       })
       await stage('configure', () => {
-        const p = configureProblem(v, rec.config)
+        const p = configureProblem(v, rec.config, tenant, this.settings)
         if (p) throw new StageFailure(p)
       })
       await stage('provision', async () => {
@@ -227,16 +233,23 @@ export class Sandbox {
           const { env, secrets } = this.processEnv(rec.tenant, v.descriptor.id, rec.version!, v.raw, rec.config, target)
           const log = new PluginLog(this.logFile(rec.tenant, v.descriptor.id, rec.version!), secrets)
           try {
+            // Paths in migrations.args are relative to the bundle root (the playground passes
+            // `--dir migrations`); `workdir` is announced as POWERX_MIGRATIONS_DIR.
             await runMigration({
-              cwd: workdir,
+              cwd: target,
               entry,
               args: Array.isArray(mig.args) ? mig.args.map(String) : [],
-              env,
+              env: { ...env, POWERX_MIGRATIONS_DIR: workdir },
               timeoutMs: Math.min(parseGoDuration(mig.timeout) ?? 300_000, Math.max(1, tenant.limits.install_timeout - (Date.now() - started))),
               openFiles: tenant.limits.max_open_files,
               log,
               signal: abort.signal,
+              onSpawn: (pid) => {
+                rec.pid = pid
+                save()
+              },
             })
+            delete rec.pid
           } catch (error) {
             if (error instanceof RunnerFault) throw new StageFailure({ code: error.code, status: error.code === 'timeout' ? 504 : 500, reason: error.message })
             throw error
@@ -260,7 +273,33 @@ export class Sandbox {
         rec.pid = pid
         rec.port = port
       })
-      await stage('expose', () => {
+      await stage('expose', async () => {
+        // pxp extension: `seed: { entry, args, timeout }` loads test data once the plugin answers.
+        const seed = (v.raw.seed ?? undefined) as Record<string, unknown> | undefined
+        if (seed && typeof seed.entry === 'string') {
+          const dir = this.abs(rec.version_dir!)
+          const entry = join(dir, seed.entry)
+          if (!inside(dir, entry)) throw new StageFailure({ code: 'invalid_manifest', reason: 'seed.entry must stay inside the bundle.' })
+          const { env, secrets } = this.processEnv(rec.tenant, v.descriptor.id, rec.version!, v.raw, rec.config, dir, rec.port)
+          const log = new PluginLog(this.logFile(rec.tenant, v.descriptor.id, rec.version!), secrets)
+          try {
+            await runMigration({
+              cwd: dir,
+              entry,
+              args: Array.isArray(seed.args) ? seed.args.map(String) : [],
+              env: { ...env, POWERX_PLUGIN_URL: `http://127.0.0.1:${rec.port}` },
+              timeoutMs: Math.min(parseGoDuration(seed.timeout) ?? 60_000, Math.max(1, tenant.limits.install_timeout - (Date.now() - started))),
+              openFiles: tenant.limits.max_open_files,
+              log,
+              signal: abort.signal,
+            })
+          } catch (error) {
+            if (error instanceof RunnerFault) throw new StageFailure({ code: error.code === 'migration_failed' ? 'seed_failed' : error.code, status: 500, reason: error.message.replace('migration', 'seed step') })
+            throw error
+          } finally {
+            await log.close()
+          }
+        }
         const basePath = (v.raw.endpoints as Record<string, unknown> | undefined)?.http_base_path as string | undefined
         const urls = this.urls(rec.tenant, v.descriptor.id, basePath)
         const existing = this.store.plugin(rec.tenant, v.descriptor.id)
@@ -296,7 +335,6 @@ export class Sandbox {
     } catch (error) {
       clearTimeout(timer)
       const problem: Problem = error instanceof StageFailure ? error.problem : error instanceof RunnerFault ? { code: error.code, reason: error.message } : { code: 'internal', status: 500, reason: (error as Error).message }
-      rec = this.store.install(id) ?? rec
       await this.fail(rec, rec.stage ?? 'receive', problem, Date.now() + tenant.limits.rollback_timeout)
     } finally {
       clearTimeout(timer)
@@ -311,7 +349,7 @@ export class Sandbox {
   private processEnv(tenant: string, pluginId: string, version: string, raw: Record<string, unknown>, config: InstallConfig, dir: string, port?: number): { env: Record<string, string>; secrets: string[] } {
     const secretValues: Record<string, string> = {}
     for (const [key, ref] of Object.entries(config.secrets)) {
-      secretValues[key] = resolveSecretRef(ref)
+      secretValues[key] = resolveSecretRef(ref, this.tenant(tenant)!, this.settings)
       registerSecret(secretValues[key])
     }
     const { env } = resolveEnv(raw, config, secretValues, port)
@@ -358,10 +396,7 @@ export class Sandbox {
         openFiles: t.limits.max_open_files,
         log,
         signal,
-        onExit: (info) => {
-          void log.close()
-          this.processExited(tenant, pluginId, version, info)
-        },
+        onExit: (info) => this.processExited(tenant, pluginId, version, info),
       })
       // The pid is recorded as soon as it exists so a crash recovery can find the process.
       const poll = setInterval(() => {

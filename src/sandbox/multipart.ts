@@ -116,7 +116,9 @@ export async function parseMultipart(req: AsyncIterable<Buffer> | IncomingMessag
     }
   }
 
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  // Leave the stream open when we stop early (limit, bad form): the server still answers on it.
+  const source = typeof (req as IncomingMessage).iterator === 'function' ? (req as IncomingMessage).iterator({ destroyOnReturn: false }) : (req as AsyncIterable<Buffer>)
+  for await (const chunk of source as AsyncIterable<Buffer>) {
     if (state === 'done') continue
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
     while (await step(false));

@@ -49,6 +49,7 @@ export const levelRank = (level: string): number => Math.max(0, (LEVELS as reado
 /** Appends JSON lines `{ts, stream, level, msg}` to a plugin's log file, secrets masked. */
 export class PluginLog {
   private readonly out: WriteStream
+  private closing?: Promise<void>
   constructor(readonly file: string, private readonly secrets: string[]) {
     mkdirSync(dirname(file), { recursive: true })
     this.out = createWriteStream(file, { flags: 'a', mode: 0o600 })
@@ -59,6 +60,7 @@ export class PluginLog {
     return redactText(out)
   }
   line(stream: string, raw: string, fallbackLevel: string): void {
+    if (this.closing) return
     const text = this.mask(raw)
     let level = fallbackLevel
     let msg = text
@@ -77,8 +79,10 @@ export class PluginLog {
     if (child.stdout) createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (l) => this.line(stream === 'app' ? 'stdout' : stream, l, 'info'))
     if (child.stderr) createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (l) => this.line(stream === 'app' ? 'stderr' : stream, l, 'error'))
   }
+  /** Idempotent. */
   close(): Promise<void> {
-    return new Promise((resolve) => this.out.end(resolve))
+    this.closing ??= new Promise((resolve) => this.out.end(() => resolve()))
+    return this.closing
   }
 }
 
@@ -225,6 +229,8 @@ export class Runner {
       clearInterval(entry.watchdog)
       if (this.running.get(spec.key) === entry) this.running.delete(spec.key)
       spec.log.line('sandbox', `process exited (code ${info.code}, signal ${info.signal})`, info.code === 0 ? 'info' : 'warn')
+      // Let the pipes drain the last lines, then release the log file.
+      setTimeout(() => void spec.log.close(), 200).unref()
       if (healthy && !entry.stopping) spec.onExit?.({ ...info, reason: entry.killedFor })
     })
 
@@ -288,11 +294,14 @@ export interface MigrationSpec {
   openFiles: number
   log: PluginLog
   signal?: AbortSignal
+  /** The process group's pid, recorded so a crash recovery can kill a migration left running. */
+  onSpawn?: (pid: number) => void
 }
 
 export async function runMigration(spec: MigrationSpec): Promise<void> {
   const child = spawn('/bin/sh', ['-c', shell(spec.openFiles), spec.entry, ...spec.args], { cwd: spec.cwd, env: spec.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
   spec.log.attach(child, 'migrate')
+  if (child.pid) spec.onSpawn?.(child.pid)
   const result = await new Promise<{ code: number | null; signal: string | null; timedOut: boolean; error?: Error }>((resolve) => {
     let timedOut = false
     const kill = () => {

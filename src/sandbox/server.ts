@@ -60,7 +60,7 @@ function sendError(ctx: Ctx, status: number, errorCode: string, message: string,
 
 /** Reads (and drops) the rest of a request body, bounded, so the client can read our answer. */
 async function drain(req: IncomingMessage, maxBytes = 64 * 1024 * 1024): Promise<void> {
-  if (req.readableEnded) return
+  if (req.readableEnded || req.destroyed) return
   await new Promise<void>((resolve) => {
     let seen = 0
     req.on('data', (chunk: Buffer) => {
@@ -176,6 +176,10 @@ function openSse(ctx: Ctx): { write(event: SandboxEvent | { type: string; seq?: 
   }
 }
 
+/** `<os>-<arch>` in Go's names: the bundles this sandbox can run. */
+export const hostPlatform = () => `${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch === 'x64' ? 'amd64' : process.arch}`
+
+const PLUGIN_ID = /^[a-z0-9][a-z0-9._-]*$/
 const FINAL_EVENTS = new Set(['plugin.install.sandbox_completed', 'plugin.install.failed'])
 
 export function createSandboxServer(settings: SandboxSettings): { sandbox: Sandbox; server: Server } {
@@ -209,7 +213,9 @@ export function createSandboxServer(settings: SandboxSettings): { sandbox: Sandb
     const method = req.method ?? 'GET'
     let m: RegExpExecArray | null
 
-    if (path === '/healthz') return send(ctx, 200, { status: 'ok', core_version: settings.coreVersion, pxp_version: toolVersion })
+    if (path === '/healthz') return send(ctx, 200, { status: 'ok', core_version: settings.coreVersion, pxp_version: toolVersion, platform: hostPlatform() })
+    // The web console (docs/console.md): static files; it uses the API below with the user's token.
+    if (path === '/console' || path.startsWith('/console/')) return (await import('./console.js')).serveConsole(req, ctx.res, path)
     if ((m = /^\/_p\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path))) return proxy(ctx, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!), m[3])
 
     const token = auth(ctx)
@@ -239,6 +245,8 @@ export function createSandboxServer(settings: SandboxSettings): { sandbox: Sandb
       const tenant = decodeURIComponent(m[1]!)
       requireTenant(token, tenant)
       const pluginId = m[3] ? decodeURIComponent(m[3]) : undefined
+      // Plugin ids become path segments (logs): nothing that could climb out of the tenant.
+      if (pluginId !== undefined && !PLUGIN_ID.test(pluginId)) throw new ApiError(404, 'not_installed', `${pluginId} is not a plugin id.`)
       if (m[2] === 'audit' && !pluginId && method === 'GET') {
         requirePermission(token, 'tenant:sandbox:read')
         return auditRoute(ctx, tenant)
@@ -277,6 +285,7 @@ export function createSandboxServer(settings: SandboxSettings): { sandbox: Sandb
   }
 
   function proxy(ctx: Ctx, tenant: string, pluginId: string, rest: string | undefined): void {
+    if (!PLUGIN_ID.test(pluginId)) throw new ApiError(404, 'not_installed', `${pluginId} is not a plugin id.`)
     const record = sandbox.store.plugin(tenant, pluginId)
     if (!record) throw new ApiError(404, 'not_installed', `No plugin ${pluginId} in tenant ${tenant}.`)
     const prefix = `/_p/${encodeURIComponent(tenant)}/${encodeURIComponent(pluginId)}`
@@ -379,10 +388,11 @@ export function createSandboxServer(settings: SandboxSettings): { sandbox: Sandb
       if (v) {
         check('dependencies', dependencyProblem(v, tenant.id, settings, sandbox.store), `core ${settings.coreVersion} satisfies the plugin; requirements met`)
         check('quota', quotaProblem(v, tenant, sandbox.store), 'within the tenant limits')
-        if (answers) check('configure', configureProblem(v, answers), 'every required answer is given')
+        if (answers) check('configure', configureProblem(v, answers, tenant, settings), 'every required answer is given')
         else checks.push({ name: 'configure', status: 'skipped', reason: 'no answers sent; see wizard' })
       } else for (const name of ['dependencies', 'quota', 'configure']) checks.push({ name, status: 'skipped', reason: 'the bundle did not validate' })
       const questions = v ? questionsFor(v) : []
+      sandbox.audit(tenant.id, 'package.validated', token.name, { plugin_id: v?.descriptor.id ?? null, version: v?.descriptor.version ?? null, valid: checks.every((c) => c.status !== 'fail'), blocking: checks.filter((c) => c.status === 'fail').map((c) => `${c.name}:${c.error_code}`) })
       send(ctx, 200, {
         valid: checks.every((c) => c.status !== 'fail'),
         plugin: v ? { id: v.descriptor.id, version: v.descriptor.version, signed: v.report.signed } : null,
@@ -486,7 +496,7 @@ export function createSandboxServer(settings: SandboxSettings): { sandbox: Sandb
     const follow = ctx.url.searchParams.get('follow') === '1' || (ctx.req.headers.accept ?? '').includes('text/event-stream')
     if (!follow) return send(ctx, 200, { tenant_id: tenant, plugin_id: pluginId, version, lines: lines.map((l) => JSON.parse(l)) })
     const stream = openSse(ctx)
-    for (const l of lines) stream.write({ type: 'log', data: JSON.parse(l) })
+    for (const l of lines) stream.write({ type: 'log', ...JSON.parse(l) })
     let reading = false
     let partial = ''
     const timer = setInterval(() => {
@@ -499,7 +509,7 @@ export function createSandboxServer(settings: SandboxSettings): { sandbox: Sandb
       rs.on('data', (chunk) => {
         const parts = (partial + String(chunk)).split('\n')
         partial = parts.pop() ?? ''
-        for (const l of parts) if (l && keep(l)) stream.write({ type: 'log', data: JSON.parse(l) })
+        for (const l of parts) if (l && keep(l)) stream.write({ type: 'log', ...JSON.parse(l) })
       })
       rs.on('close', () => (reading = false))
     }, 300)

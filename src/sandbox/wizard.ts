@@ -42,9 +42,15 @@ export function runtimeEnv(descriptor: Raw): Record<string, string> {
 export function wizardQuestions(descriptor: Raw): WizardQuestion[] {
   const secrets = new Map(declaredSecrets(descriptor).map((s) => [s.name, s.description]))
   const questions = new Map<string, WizardQuestion>()
+  // `${LOG_LEVEL}` is answered by the log-level question, not asked twice.
+  let logLevel: { required: boolean; default?: string } = { required: false, default: 'info' }
   for (const value of Object.values(runtimeEnv(descriptor))) {
     for (const m of value.matchAll(PLACEHOLDER)) {
       const key = m[1]!
+      if (key === 'LOG_LEVEL') {
+        logLevel = m[2] === undefined ? { required: true } : { required: false, default: m[2] }
+        continue
+      }
       if (questions.has(key)) continue
       const isSecret = secrets.has(key)
       questions.set(key, { key, kind: isSecret ? 'secret' : 'env', required: m[2] === undefined, ...(m[2] !== undefined && { default: m[2] }), ...(isSecret && secrets.get(key) && { description: secrets.get(key) }) })
@@ -52,7 +58,7 @@ export function wizardQuestions(descriptor: Raw): WizardQuestion[] {
   }
   // Declared secrets not referenced by a placeholder are injected under their own name when given.
   for (const [name, description] of secrets) if (!questions.has(name)) questions.set(name, { key: name, kind: 'secret', required: false, ...(description && { description }) })
-  questions.set('log_level', { key: 'log_level', kind: 'log_level', required: false, default: 'info', choices: [...LOG_LEVELS] })
+  questions.set('log_level', { key: 'log_level', kind: 'log_level', ...logLevel, choices: [...LOG_LEVELS] })
   return [...questions.values()]
 }
 
@@ -60,7 +66,7 @@ export function wizardQuestions(descriptor: Raw): WizardQuestion[] {
 export function missingAnswers(questions: WizardQuestion[], answers: WizardAnswers): string[] {
   return questions
     .filter((q) => q.required)
-    .filter((q) => (q.kind === 'secret' ? answers.secrets[q.key] === undefined : answers.env[q.key] === undefined && !(q.key === 'LOG_LEVEL' && answers.log_level)))
+    .filter((q) => (q.kind === 'secret' ? answers.secrets[q.key] === undefined : q.kind === 'log_level' ? !answers.log_level && answers.env.LOG_LEVEL === undefined : answers.env[q.key] === undefined))
     .map((q) => q.key)
 }
 

@@ -9,6 +9,10 @@ import { gunzipSync, gzipSync } from 'node:zlib'
 import { runCli, pxpBin, repoRoot } from './cli.js'
 import { BUNDLE, copyPlayground, tempDir, write } from './fixtures.js'
 
+/** The sandbox runs bundles built for the host (the playground ships linux-amd64 and linux-arm64). */
+export const HOST_ARCH = process.arch === 'arm64' ? 'arm64' : 'amd64'
+export const HOST_TARGET = `linux-${HOST_ARCH}`
+
 export interface SandboxProc {
   url: string
   proc: ChildProcess
@@ -66,9 +70,9 @@ export async function startSandboxProc(args: string[], options: { dataDir?: stri
 /** Builds a bundle of `dir` with the real CLI; returns its path. */
 export async function buildBundle(dir: string, extra: string[] = [], id = 'com.powerx.plugins.hello', version = '1.2.0'): Promise<string> {
   const out = tempDir('pxp-sbx-out-')
-  const run = await runCli(['build', '--cwd', dir, '--out', out, '--os', 'linux', '--arch', 'amd64', '--no-upload', '--no-install', '--json', ...extra])
+  const run = await runCli(['build', '--cwd', dir, '--out', out, '--os', 'linux', '--arch', HOST_ARCH, '--no-upload', '--no-install', '--json', ...extra])
   if (run.code !== 0) throw new Error(`build failed (${run.code}):\n${run.stdout}\n${run.stderr}`)
-  return BUNDLE(out, 'linux-amd64', id, version)
+  return BUNDLE(out, HOST_TARGET, id, version)
 }
 
 /** A playground copy changed by `edit(dir)`. */
@@ -78,7 +82,7 @@ export function variant(edit: (dir: string) => void): string {
   return dir
 }
 
-export const plugin = (dir: string) => join(dir, 'backend/bin/linux-amd64/plugin')
+export const plugin = (dir: string) => join(dir, `backend/bin/${HOST_TARGET}/plugin`)
 
 /** Rewrites plugin.yaml with `fn(text)`. */
 export function editDescriptor(dir: string, fn: (text: string) => string): void {
@@ -88,7 +92,7 @@ export function editDescriptor(dir: string, fn: (text: string) => string): void 
 
 /** Replaces the backend with a script (kept executable). */
 export function backend(dir: string, script: string): void {
-  write(dir, 'backend/bin/linux-amd64/plugin', `#!/usr/bin/env node\n${script}\n`, 0o755)
+  write(dir, `backend/bin/${HOST_TARGET}/plugin`, `#!/usr/bin/env node\n${script}\n`, 0o755)
 }
 
 /** Flips bytes of one payload file inside a built bundle (same length, so only the hash breaks). */

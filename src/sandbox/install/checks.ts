@@ -3,7 +3,7 @@
  * pipeline (which stops at the first failing stage) and `POST /internal/plugins/packages/validate`
  * (which runs them all without side effects and reports each).
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs'
 import { join, resolve, sep } from 'node:path'
 import semver from 'semver'
 import { parseDescriptor, validateDescriptor, type ValidDescriptor } from '../../descriptor/index.js'
@@ -98,6 +98,8 @@ export async function validateBundle(pkg: string, tenant: TenantSettings, settin
     throw new StageFailure({ code: 'invalid_manifest', status: 400, reason: `plugin.yaml: ${outcome.errors.map((e) => `${e.field} ${e.message}`).join('; ')}`, details: { errors: outcome.errors } })
   }
   const d = outcome.descriptor
+  // The id names directories under the tenant: it must not be `.`, `..` or hidden.
+  if (!/^[a-z0-9][a-z0-9._-]*$/.test(d.id)) throw new StageFailure({ code: 'invalid_manifest', status: 400, reason: `plugin.yaml: id "${d.id}" must start with a letter or digit.` })
   if (d.runtimeKind !== 'process') throw new StageFailure({ code: 'unsupported_runtime', status: 400, reason: `runtime.kind "${d.runtimeKind}" cannot run in the local sandbox; only process plugins can.` })
   const targets = ((report.manifest?.manifest as Record<string, unknown> | undefined)?.targets ?? []) as Array<{ os?: string; arch?: string }>
   if (targets.length > 0 && !targets.some((t) => t.os === hostOs() && t.arch === hostArch())) {
@@ -164,17 +166,19 @@ export function quotaProblem(v: Validated, tenant: TenantSettings, store: Store,
   return undefined
 }
 
-/** Stage 5: required answers, log level, resolvable secret references. */
-export function configureProblem(v: Validated, answers: WizardAnswers): Problem | undefined {
+/** Stage 5: required answers, log level, secret references this tenant may use and the server can resolve. */
+export function configureProblem(v: Validated, answers: WizardAnswers, tenant: TenantSettings, settings: SandboxSettings): Problem | undefined {
   const questions = wizardQuestions(v.raw)
+  const plain = questions.filter((q) => q.kind === 'secret' && answers.env[q.key] !== undefined).map((q) => q.key)
+  if (plain.length > 0) return { code: 'secret_as_value', status: 400, reason: `Declared secrets must be sent as references, not values: ${plain.join(', ')}.`, details: { keys: plain } }
   const missing = missingAnswers(questions, answers)
   if (missing.length > 0) return { code: 'missing_configuration', status: 400, reason: `Missing required wizard answers: ${missing.join(', ')}.`, details: { missing } }
   if (answers.log_level && !(LOG_LEVELS as readonly string[]).includes(answers.log_level)) {
     return { code: 'invalid_arg', status: 400, reason: `log_level "${answers.log_level}" is not one of ${LOG_LEVELS.join(', ')}.` }
   }
   for (const [key, ref] of Object.entries(answers.secrets)) {
-    const problem = secretRefProblem(ref)
-    if (problem) return { code: 'secret_unresolved', status: 400, reason: `Secret ${key}: ${problem}`, details: { key } }
+    const problem = secretRefProblem(ref, tenant, settings)
+    if (problem) return { ...problem, reason: `Secret ${key}: ${problem.reason}`, details: { key } }
   }
   return undefined
 }
@@ -183,24 +187,47 @@ export function questionsFor(v: Validated): WizardQuestion[] {
   return wizardQuestions(v.raw)
 }
 
-/** Secret references the sandbox resolves itself: `env:NAME` (its environment) or `file:/path`. */
-export function secretRefProblem(ref: string): string | undefined {
+const envAllowed = (name: string, patterns: string[]) => patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p))
+
+/**
+ * Secret references the sandbox resolves itself: `env:NAME` (its environment, only names the
+ * tenant's `secret_env` allows and never a token's variable) or `file:/path` (only inside the
+ * tenant's `secret_dir`). A tenant can therefore never pull another tenant's token or files into
+ * its plugin.
+ */
+export function secretRefProblem(ref: string, tenant: TenantSettings, settings: SandboxSettings): Problem | undefined {
   const m = /^(env|file):(.+)$/.exec(ref)
-  if (!m) return 'a secret must be a reference `env:NAME` or `file:/path` (the value itself is never sent)'
-  if (m[1] === 'env' && process.env[m[2]!] === undefined) return `the sandbox's environment has no ${m[2]}`
-  if (m[1] === 'file' && !existsSync(m[2]!)) return `the sandbox cannot read ${m[2]}`
+  if (!m) return { code: 'secret_unresolved', status: 400, reason: 'a secret must be a reference `env:NAME` or `file:/path` (the value itself is never sent)' }
+  if (m[1] === 'env') {
+    if (settings.reservedEnv.has(m[2]!) || !envAllowed(m[2]!, tenant.secretEnv)) {
+      return { code: 'secret_not_allowed', status: 403, reason: `tenant ${tenant.id} may not read the variable ${m[2]} (allowed: ${tenant.secretEnv.join(', ')}; token variables never)` }
+    }
+    if (process.env[m[2]!] === undefined) return { code: 'secret_unresolved', status: 400, reason: `the sandbox's environment has no ${m[2]}` }
+    return undefined
+  }
+  const file = resolve(tenant.secretDir, m[2]!)
+  let real: string
+  try {
+    real = realpathSync(file)
+  } catch {
+    return inside(tenant.secretDir, file) ? { code: 'secret_unresolved', status: 400, reason: `the sandbox cannot read ${m[2]}` } : { code: 'secret_not_allowed', status: 403, reason: `file secrets must be inside ${tenant.secretDir}` }
+  }
+  let dir = tenant.secretDir
+  try {
+    dir = realpathSync(tenant.secretDir)
+  } catch {
+    // No secret directory: nothing is inside it.
+  }
+  if (!inside(dir, real)) return { code: 'secret_not_allowed', status: 403, reason: `file secrets must be inside ${tenant.secretDir}` }
   return undefined
 }
 
-export function resolveSecretRef(ref: string): string {
-  const m = /^(env|file):(.+)$/.exec(ref)
-  if (!m) throw new StageFailure({ code: 'secret_unresolved', reason: 'invalid secret reference' })
-  if (m[1] === 'env') {
-    const v = process.env[m[2]!]
-    if (v === undefined) throw new StageFailure({ code: 'secret_unresolved', reason: `the sandbox's environment has no ${m[2]}` })
-    return v
-  }
-  return readFileSync(m[2]!, 'utf8').replace(/\r?\n$/, '')
+export function resolveSecretRef(ref: string, tenant: TenantSettings, settings: SandboxSettings): string {
+  const problem = secretRefProblem(ref, tenant, settings)
+  if (problem) throw new StageFailure(problem)
+  const m = /^(env|file):(.+)$/.exec(ref)!
+  if (m[1] === 'env') return process.env[m[2]!]!
+  return readFileSync(realpathSync(resolve(tenant.secretDir, m[2]!)), 'utf8').replace(/\r?\n$/, '')
 }
 
 export { parseDescriptor }
