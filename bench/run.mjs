@@ -103,6 +103,48 @@ function benchFixture(name, shape) {
   }
 }
 
+/** Playground install into the embedded sandbox: the whole `pxp install` command, server already up. */
+async function benchSandboxInstall() {
+  console.error('\n== sandbox install of the playground…')
+  const { spawn } = await import('node:child_process')
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  const out = join(scratch, 'playground-out')
+  rmSync(out, { recursive: true, force: true })
+  pxp(['build', '--cwd', join(root, 'playground'), '--out', out, '--no-upload', '--no-install', ...sign])
+  const target = `${process.platform}-${{ x64: 'amd64', arm64: 'arm64' }[process.arch] ?? process.arch}`
+  const bundle = join(out, `com.powerx.plugins.hello/1.2.0/${target}/com.powerx.plugins.hello-1.2.0-${target}.pxp`)
+  const token = 'bench-sandbox-token'
+  const dataDir = join(scratch, 'sandbox-data')
+  rmSync(dataDir, { recursive: true, force: true })
+  const server = spawn(process.execPath, [join(root, 'bin/pxp.mjs'), 'sandbox', '--port', '0', '--data-dir', dataDir, '--trust', join(keys, 'dev-root-ca.pem')], {
+    env: { ...process.env, PXP_SANDBOX_TOKEN: token, CI: '1', NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  try {
+    const url = await new Promise((resolve, reject) => {
+      let text = ''
+      server.stdout.on('data', (d) => {
+        text += d
+        const m = /PXP_SANDBOX_URL=(\S+)/.exec(text)
+        if (m) resolve(m[1])
+      })
+      server.on('exit', () => reject(new Error('sandbox exited early')))
+    })
+    const serverMs = []
+    const wall = repeat(() => {
+      const start = performance.now()
+      const run = spawnSync(process.execPath, [join(root, 'bin/pxp.mjs'), 'install', bundle, '--sandbox', url, '--tenant', 'dev', '--token', token, '--set', 'HELLO_BOARD_NAME=Bench', '--force', '--yes', '--json'], { encoding: 'utf8', env: { ...process.env, CI: '1' } })
+      const ms = performance.now() - start
+      if (run.status !== 0) throw new Error(`pxp install: ${run.stdout}${run.stderr}`)
+      serverMs.push(JSON.parse(run.stdout).durationMs)
+      return ms
+    })
+    return { commandMs: wall.ms, serverInstallMs: median(serverMs) }
+  } finally {
+    server.kill('SIGTERM')
+  }
+}
+
 const results = {
   date: new Date().toISOString(),
   machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, zlib: process.versions.zlib },
@@ -111,6 +153,7 @@ const results = {
     benchFixture('realistic-170', { binaryMiB: 60 }),
     benchFixture('large-225', { binaryMiB: 90 }),
   ],
+  sandboxInstall: await benchSandboxInstall(),
 }
 
 const targets = { coldVsPigz: 1.0, coldVsTarGz: 0.5, incrementalVsCold: 0.15, verifyVsGunzip: 1.5 }
@@ -131,5 +174,7 @@ for (const f of results.fixtures) {
     console.log(`  peak RSS ${key.padEnd(29)} ${value.toFixed(0).padStart(7)} MiB (target ≤ 200) ${value <= 200 ? 'ok' : 'MISSED'}`)
   }
 }
+const si = results.sandboxInstall
+console.log(`\nplayground install into the embedded sandbox: ${(si.commandMs / 1000).toFixed(2)} s for the whole pxp install command (server-side ${(si.serverInstallMs / 1000).toFixed(2)} s) (target ≤ 3 s) ${si.commandMs <= 3000 ? 'ok' : 'MISSED'}`)
 writeFileSync(join(here, 'results.json'), JSON.stringify({ ...results, targets }, null, 2) + '\n')
 console.log(`\nwrote ${join(here, 'results.json')}`)
