@@ -38,7 +38,7 @@ export function buildManifest(input: {
       ? {
           file: SIGNATURE_FILE,
           algorithm: signer.algorithm,
-          certificate_chain: signer.chain.map(({ subject, issuer, not_after }) => ({ subject, issuer, not_after })),
+          certificate_chain: signer.chain.map(({ subject, issuer, not_after, fingerprint }) => ({ subject, issuer, not_after, ...(fingerprint && { fingerprint }) })),
         }
       : null,
     encryption: { algorithm: 'none' },

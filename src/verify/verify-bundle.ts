@@ -332,6 +332,7 @@ class VerifyRun {
     try {
       const verified = await verifyDetachedSignedData({ cms, content: this.#integrityBytes!, trustRoots: this.trustRoots, now: this.options.now })
       this.signer = { subject: verified.signer.subject, issuer: verified.signer.issuer, notAfter: verified.signer.not_after }
+      this.#signerCertificate = verified.signer
       this.#trusted = this.errors.length === 0
     } catch (error) {
       if (!(error instanceof PxpError)) throw error
@@ -429,9 +430,23 @@ class VerifyRun {
     return true
   }
 
+  #signerCertificate?: { subject: string; issuer: string; not_after: string; fingerprint?: string }
+
   #finalChecks(): void {
     for (const path of this.#integrity!.keys()) {
       if (!this.#filePaths.has(path)) this.add(new PxpError('ENTRY_MISSING', `"${path}" is listed in integrity.txt but not in the archive.`, { path }))
+    }
+    // manifest.json is signed content: when it names a signer, the signature must be that signer's
+    // (by fingerprint; manifests without one compare subject, issuer and expiry).
+    const named = (this.manifest?.signature as { certificate_chain?: Array<Record<string, unknown>> } | null | undefined)?.certificate_chain?.[0]
+    const actual = this.#signerCertificate
+    if (named && actual) {
+      const same = typeof named.fingerprint === 'string'
+        ? named.fingerprint === actual.fingerprint
+        : named.subject === actual.subject && named.issuer === actual.issuer && named.not_after === actual.not_after
+      if (!same) {
+        this.add(new PxpError('SIGNATURE_INVALID', `manifest.json names the signer "${String(named.subject)}" (${String(named.fingerprint ?? 'no fingerprint')}) but the signature is by "${actual.subject}" (${actual.fingerprint}).`, { path: MANIFEST_FILE, hint: 'The bundle was re-signed by someone else: rebuild and sign it with the key it was built for.' }))
+      }
     }
     if (this.manifest && this.descriptor) {
       for (const problem of checkConsistency(this.manifest, this.descriptor, this.#specs, this.#directories, { hashes: this.#hashes, sizes: this.#sizes })) {
