@@ -4,7 +4,9 @@
  * (signers, stores, installer, telemetry) load only when their config section asks for them, so a
  * plain build never imports a cloud SDK.
  */
-import { definePreset, type PluginOption, type UserConfig } from '../../src/plugin-api.js'
+// Types only: the config loader imports this file, and the plugin API's runtime (crypto, transfer)
+// is only needed by the plugins themselves, which load lazily below.
+import type { PluginOption, Preset, UserConfig } from '../../src/plugin-api.js'
 
 type Entry = [when: (config: Readonly<UserConfig>) => boolean, load: () => Promise<{ default: (options?: any) => PluginOption }>]
 
@@ -34,11 +36,12 @@ const BUILT_INS: Entry[] = [
   [store('signed-url'), () => import('../../plugins/uploader-signed-url/index.js')],
 ]
 
-export default definePreset({
+const defaultPreset: Preset = {
   name: 'default',
   async plugins(config) {
     const chosen = BUILT_INS.filter(([when]) => when(config))
     return Promise.all(chosen.map(async ([, load]) => (await load()).default()))
   },
-})
+}
+export default defaultPreset
 

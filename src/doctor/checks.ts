@@ -8,13 +8,12 @@ import { access, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { homedir } from 'node:os'
 import { dirname, extname, join } from 'node:path'
-import { HeadBucketCommand } from '@aws-sdk/client-s3'
 import { certificateInfo, readCertificateFile } from '../crypto/certs.js'
 import { keyMatchesCertificate, loadPkcs12, loadPrivateKeyPem } from '../crypto/keys.js'
 import { parseDescriptor } from '../descriptor/index.js'
 import { toPxpError } from '../errors.js'
 import { registerSecret } from '../redact.js'
-import { createS3Client } from '../transfer/s3/client.js'
+import { createS3Client, loadS3Sdk } from '../transfer/s3/client.js'
 import { resolveS3Settings } from '../transfer/s3/settings.js'
 import type { ResolvedConfig, S3StoreConfig, SignerEntry, StoreEntry } from '../config/types.js'
 import { failureReason, httpProbe, safeUrl, tcpProbe } from './probe.js'
@@ -275,9 +274,10 @@ async function checkStore(name: string, entry: StoreEntry, config: ResolvedConfi
       registerSecret(settings.credentials?.secretAccessKey)
       registerSecret(settings.credentials?.sessionToken)
       const credentials = awsCredentialsCheck(`${name} credentials`, options.env, true)
-      const client = createS3Client({ ...settings, connectTimeoutMs: options.timeoutMs, idleTimeoutMs: options.timeoutMs })
+      const client = await createS3Client({ ...settings, connectTimeoutMs: options.timeoutMs, idleTimeoutMs: options.timeoutMs })
       const where = `bucket "${settings.bucket}" at ${settings.endpointHost}`
       try {
+        const { HeadBucketCommand } = await loadS3Sdk()
         await client.send(new HeadBucketCommand({ Bucket: settings.bucket }), { abortSignal: AbortSignal.timeout(options.timeoutMs) })
         return [credentials, ok(name, `${where} reachable, credentials accepted (HeadBucket)`)]
       } catch (error) {

@@ -24,7 +24,7 @@ export async function uploadToS3Store(ctx: StoreContext, entry: S3StoreConfig, a
   const run = uploadRunOptions(ctx.config, env)
   const ordered = uploadOrder(artifacts)
   const keys = artifactKeys(ordered, settings.keyTemplate, settings.prefix, ctx.target)
-  const client = createS3Client(settings)
+  const client = await createS3Client(settings)
   const progress = createProgress({ label: `upload ${settings.storeId}`, total: ordered.reduce((sum, a) => sum + a.size, 0), mode: run.progress })
   const receipts: UploadReceipt[] = []
   let outcome: 'done' | 'failed' = 'failed'

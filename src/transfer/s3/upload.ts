@@ -6,10 +6,8 @@
  * Memory stays flat: each worker owns one part-sized buffer, reused for every part it sends and
  * for that part's retries, so the peak is `concurrency × partSize` whatever the bundle size.
  */
-import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, HeadObjectCommand,
-  ListPartsCommand, PutObjectCommand, UploadPartCommand, type S3Client,
-} from '@aws-sdk/client-s3'
+import type { S3Client } from '@aws-sdk/client-s3'
+import { loadS3Sdk } from './client.js'
 import { createHash } from 'node:crypto'
 import { open, type FileHandle } from 'node:fs/promises'
 import { PxpError } from '../../errors.js'
@@ -60,6 +58,7 @@ export const SHA256_METADATA_KEY = 'sha256'
 const quiet: TransferLogger = { info() {}, warn() {}, debug() {} }
 
 export async function uploadFileToS3(job: S3ObjectUpload): Promise<S3ObjectResult> {
+  const { PutObjectCommand } = await loadS3Sdk()
   const started = Date.now()
   const { client, settings, key, file } = job
   const logger = job.logger ?? quiet
@@ -127,6 +126,7 @@ type Caller = <T>(operation: string, send: (signal: AbortSignal) => Promise<T>, 
 interface ExistingObject { size?: number; sha256?: string; etag?: string; versionId?: string }
 
 async function headObject(client: S3Client, settings: S3StoreSettings, key: string, call: Caller): Promise<ExistingObject | undefined> {
+  const { HeadObjectCommand } = await loadS3Sdk()
   try {
     const head = await call('HeadObject', (abortSignal) => client.send(new HeadObjectCommand({ Bucket: settings.bucket, Key: key }), { abortSignal }))
     return { size: head.ContentLength, sha256: head.Metadata?.[SHA256_METADATA_KEY], etag: head.ETag, versionId: head.VersionId }
@@ -141,6 +141,7 @@ async function headObject(client: S3Client, settings: S3StoreSettings, key: stri
 }
 
 async function uploadMultipart(job: S3ObjectUpload & { logger: TransferLogger }, handle: FileHandle, partSize: number, call: Caller): Promise<{ etag?: string; versionId?: string; partsSent: number; partsResumed: number }> {
+  const { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } = await loadS3Sdk()
   const { client, settings, key, file, logger } = job
   const partCount = Math.ceil(file.size / partSize)
   const statePath = resumeStatePath(job.cacheDir, settings.storeId, file.sha256, settings.bucket, key)
@@ -243,6 +244,7 @@ async function uploadMultipart(job: S3ObjectUpload & { logger: TransferLogger },
  * Stores without ListParts (s3rver, some gateways) are trusted on the saved state.
  */
 async function reconcileWithStore(client: S3Client, state: MultipartState, logger: TransferLogger, statePath: string): Promise<MultipartState | undefined> {
+  const { ListPartsCommand } = await loadS3Sdk()
   const listed = new Map<number, string>()
   try {
     let marker: string | undefined
