@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync, writeFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
-import { runCli, pxpBin, repoRoot } from './cli.js'
+import { runCli, pxpBin } from './cli.js'
 import { BUNDLE, copyPlayground, tempDir, write } from './fixtures.js'
 
 /** The sandbox runs bundles built for the host (the playground ships linux-amd64 and linux-arm64). */
@@ -23,10 +23,12 @@ export interface SandboxProc {
   kill9(): Promise<void>
 }
 
-export async function startSandboxProc(args: string[], options: { dataDir?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<SandboxProc> {
+export async function startSandboxProc(args: string[], options: { dataDir?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<SandboxProc> {
   const dataDir = options.dataDir ?? tempDir('pxp-sbx-data-')
   const proc = spawn(process.execPath, [pxpBin, 'sandbox', '--port', '0', '--data-dir', dataDir, ...args], {
-    cwd: repoRoot,
+    // An empty directory: the repository's own px-plugin.config.ts (its DEV trust roots) must not
+    // leak into tests, whose outcome would then depend on whether `pxp keys dev` ran before.
+    cwd: options.cwd ?? tempDir('pxp-sbx-cwd-'),
     env: { ...process.env, NO_COLOR: '1', CI: '1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
