@@ -24,7 +24,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { configError, definePlugin, redactText, type BuildEndInfo, type PluginContext, type ResolvedConfig, type TargetResult } from '../../src/plugin-api.js'
+import { configError, definePlugin, failureReason, postJson, redactText, type BuildEndInfo, type PluginContext, type ResolvedConfig, type TargetResult } from '../../src/plugin-api.js'
 
 export type AlertKind = 'signature_failure' | 'signing_timeout' | 'oversize' | 'cert_expiring' | 'consecutive_failures'
 
@@ -236,26 +236,11 @@ function pluginIdentity(ctx: PluginContext, result: TargetResult | undefined): {
   return { key: `root:${ctx.config.root}`, version: 'unknown' }
 }
 
-async function send(options: AlertOptions, alert: Alert): Promise<void> {
-  const body = options.kind === 'slack' ? slackMessage(alert) : jsonMessage(alert)
-  const response = await fetch(options.webhook, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(options.timeoutMs),
-  })
-  await response.arrayBuffer().catch(() => undefined)
-  if (!response.ok) throw new Error(`HTTP ${response.status}`)
+function send(options: AlertOptions, alert: Alert): Promise<void> {
+  return postJson(options.webhook, options.kind === 'slack' ? slackMessage(alert) : jsonMessage(alert), { timeoutMs: options.timeoutMs })
 }
 
-function reason(error: unknown): string {
-  if (error instanceof Error) {
-    if (error.name === 'TimeoutError' || error.name === 'AbortError') return 'timed out'
-    const cause = (error as { cause?: { code?: string } }).cause
-    return cause?.code ?? (cause as { message?: string } | undefined)?.message ?? error.message
-  }
-  return String(error)
-}
+const reason = failureReason
 
 export default definePlugin(() => {
   let options: AlertOptions

@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { configError, definePlugin, redactValue, toolName, toolVersion, type BuildEndInfo, type PluginContext, type ResolvedConfig } from '../../src/plugin-api.js'
+import { configError, definePlugin, failureReason, postJson, redactValue, toolName, toolVersion, type BuildEndInfo, type PluginContext, type ResolvedConfig } from '../../src/plugin-api.js'
 
 export const TELEMETRY_PATH = '/telemetry/offline-dist'
 export const SPOOL_DIR = '.telemetry'
@@ -142,31 +142,14 @@ export function buildPayload(info: BuildEndInfo, telemetryId: string, startedAt:
 }
 
 /** One attempt, bounded by `timeoutMs`; throws on a network error, a timeout or a non-2xx answer. */
-async function post(options: TelemetryOptions, payload: TelemetryPayload, spooled = false): Promise<void> {
-  const response = await fetch(options.url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'user-agent': `${toolName}/${toolVersion}`,
-      ...(options.authorization && { authorization: options.authorization }),
-      ...(spooled && { 'x-pxp-spooled': '1' }),
-    },
-    body: JSON.stringify(redactValue(payload)),
-    signal: AbortSignal.timeout(options.timeoutMs),
+function post(options: TelemetryOptions, payload: TelemetryPayload, spooled = false): Promise<void> {
+  return postJson(options.url, redactValue(payload), {
+    timeoutMs: options.timeoutMs,
+    headers: { ...(options.authorization && { authorization: options.authorization }), ...(spooled && { 'x-pxp-spooled': '1' }) },
   })
-  // Drain the body so the socket is released; its content does not matter.
-  await response.arrayBuffer().catch(() => undefined)
-  if (!response.ok) throw new Error(`HTTP ${response.status}`)
 }
 
-function reason(error: unknown): string {
-  if (error instanceof Error) {
-    if (error.name === 'TimeoutError' || error.name === 'AbortError') return 'timed out'
-    const cause = (error as { cause?: { code?: string } }).cause
-    return cause?.code ?? (cause as { message?: string } | undefined)?.message ?? error.message
-  }
-  return String(error)
-}
+const reason = failureReason
 
 function writeAtomic(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.tmp`

@@ -1,3 +1,4 @@
+import { relative } from 'node:path'
 import { consola } from 'consola'
 import { PxpError, toPxpError } from '../errors.js'
 import { redactText } from '../redact.js'
@@ -22,4 +23,10 @@ function normaliseCliError(error: unknown): PxpError {
     return new PxpError('USAGE', error.message, { exitCode: 2, hint: 'Run the command with --help to see its options.' })
   }
   return toPxpError(error)
+}
+
+/** A path relative to the shell's directory when it is below it, else absolute. */
+export function displayPath(file: string): string {
+  const rel = relative(process.cwd(), file)
+  return rel && !rel.startsWith('..') ? rel : file
 }

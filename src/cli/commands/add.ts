@@ -2,12 +2,12 @@
  * `pxp add <plugin|preset> [--cwd DIR] [--no-install] [--as plugin|preset] [--json]`: edits
  * px-plugin.config.ts in place, keeping comments and formatting (src/scaffold/add.ts).
  */
-import { relative, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import type { CAC } from 'cac'
 import { consola } from 'consola'
 import { PxpError } from '../../errors.js'
 import { addToConfig } from '../../scaffold/add.js'
-import { printJson } from '../output.js'
+import { printJson, displayPath } from '../output.js'
 import type { CliCommand } from './index.js'
 
 interface AddFlags {
@@ -17,11 +17,7 @@ interface AddFlags {
   json?: boolean
 }
 
-/** A path relative to the shell's directory when it is below it, else absolute. */
-const display = (file: string) => {
-  const rel = relative(process.cwd(), file)
-  return rel && !rel.startsWith('..') ? rel : file
-}
+const display = displayPath
 
 const command: CliCommand = {
   register(cli: CAC, setExit) {

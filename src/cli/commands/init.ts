@@ -5,14 +5,14 @@
  * reporting success, so `pxp build` works right after.
  */
 import { rm, writeFile } from 'node:fs/promises'
-import { join, relative, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import type { CAC } from 'cac'
 import { consola } from 'consola'
 import { loadConfig } from '../../config/load.js'
 import { PxpError } from '../../errors.js'
 import { detectLayout, type DetectedLayout } from '../../scaffold/detect.js'
 import { configTemplate, type InitAnswers } from '../../scaffold/config-template.js'
-import { printJson } from '../output.js'
+import { printJson, displayPath } from '../output.js'
 import type { CliCommand } from './index.js'
 
 interface InitFlags {
@@ -93,11 +93,7 @@ async function ask(layout: DetectedLayout, answers: InitAnswers, flags: InitFlag
   }
 }
 
-/** A path relative to the shell's directory when it is below it, else absolute. */
-const display = (file: string) => {
-  const rel = relative(process.cwd(), file)
-  return rel && !rel.startsWith('..') ? rel : file
-}
+const display = displayPath
 
 const command: CliCommand = {
   register(cli: CAC, setExit) {
