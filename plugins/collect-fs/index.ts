@@ -69,8 +69,8 @@ export default definePlugin(() => ({
     await mapLimit([...files.values()], SCAN_CONCURRENCY, async (file) => {
       const key = `${ownTargetDir}:${file.source}`
       keep.add(key)
-      if (cache?.get(key, file.source) === verdict) return
       const before = StatCache.signature(file.source)
+      if (cache?.get(key, file.source, before) === verdict) return
       await inspect(file, target)
       cache?.set(key, file.source, verdict, before)
     })

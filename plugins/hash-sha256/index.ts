@@ -18,8 +18,9 @@ export default definePlugin(() => ({
     const cachedEntry = (file: BundleFile): IntegrityEntry | undefined => {
       if (!cache || !file.source) return undefined
       keep.add(file.source)
-      before.set(file.source, StatCache.signature(file.source))
-      const sha256 = cache.get(file.source, file.source)
+      const signature = StatCache.signature(file.source)
+      before.set(file.source, signature)
+      const sha256 = cache.get(file.source, file.source, signature)
       return sha256 ? { path: file.path, sha256, size: file.size } : undefined
     }
     const remember = (file: BundleFile, entry: IntegrityEntry) => {

@@ -35,10 +35,10 @@ export class StatCache {
     }
   }
 
-  get(key: string, path: string): string | undefined {
+  /** `now` lets a caller that already stat'ed the file (to remember it later) avoid a second stat. */
+  get(key: string, path: string, now = StatCache.signature(path)): string | undefined {
     const entry = this.entries[key]
     if (!entry) return undefined
-    const now = StatCache.signature(path)
     if (!now || now.sig !== entry.sig || now.mtimeMs >= entry.recordedAt - RACY_MS) return undefined
     return entry.value
   }
