@@ -467,9 +467,15 @@ function renderTimeline(rec) {
 
 // ---------------------------------------------------------------- plugins
 
+// Reloads overlap (navigation and tenant events both trigger one); only the newest may render,
+// or an answer sent before an uninstall could repaint the list after it.
+let pluginsLoad = 0
+
 async function loadPlugins() {
+  const mine = ++pluginsLoad
   try {
     const { plugins } = await call('GET', `/api/tenants/${enc(state.tenant)}/plugins`)
+    if (mine !== pluginsLoad) return
     fill($('plugins-body'),
       ...plugins.map((p) =>
         h('tr', { dataset: { plugin: p.id } }, h('th', { scope: 'row' }, h('a', { href: `#/plugins/${enc(p.id)}` }, p.id)), h('td', {}, badge(p.status)), h('td', {}, p.current_version), h('td', {}, p.previous_version ?? '—')),
@@ -479,7 +485,7 @@ async function loadPlugins() {
     $('plugins-empty').hidden = plugins.length > 0
     $('plugins-table').hidden = plugins.length === 0
   } catch (error) {
-    say('plugins-message', problem(error))
+    if (mine === pluginsLoad) say('plugins-message', problem(error))
   }
 }
 
