@@ -23,8 +23,14 @@ const DAY_MS = 86_400_000
  * directory right now, and its staging is not ours to delete.
  */
 export function pruneStaging(out: string, currentRun: string, keep = KEEP_FAILED_RUNS): void {
-  const finished = stagedRuns(out).filter((d) => !d.endsWith(currentRun) && (existsSync(join(d, 'report.json')) || Date.now() - statSync(d).mtimeMs > DAY_MS))
+  const finished = stagedRuns(out).filter((d) => !d.endsWith(currentRun) && (existsSync(join(d, 'report.json')) || ageMs(d) > DAY_MS))
   for (const dir of finished.slice(0, Math.max(0, finished.length - keep))) rmSync(dir, { recursive: true, force: true })
+}
+
+/** A concurrent run that succeeded removes its staging between our listing and our look. */
+function ageMs(dir: string): number {
+  const info = statSync(dir, { throwIfNoEntry: false })
+  return info ? Date.now() - info.mtimeMs : 0
 }
 
 export interface CleanItem { path: string; bytes: number }
