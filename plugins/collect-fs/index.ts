@@ -37,11 +37,11 @@ export default definePlugin(() => ({
       },
     }
     const found: FoundFile[] = []
-    for (const path of PAYLOAD) found.push(...(await walk(root, join(root, path), walkOptions)))
+    for (const path of PAYLOAD) found.push(...walk(root, join(root, path), walkOptions))
     const assetGlobs = [...offline.assets, ...(target.assets ?? [])]
     if (assetGlobs.length > 0) {
       const matches = await glob(assetGlobs, { cwd: root, dot: true, onlyFiles: false, followSymbolicLinks: false, expandDirectories: false })
-      for (const rel of matches.sort()) found.push(...(await walk(root, join(root, rel), walkOptions)))
+      for (const rel of matches.sort()) found.push(...walk(root, join(root, rel), walkOptions))
     }
 
     const ignored = picomatch([...offline.ignore, ...(target.ignore ?? [])].flatMap(expandDirGlob), { dot: true })
@@ -104,7 +104,7 @@ function secretError(rel: string, why: string): PxpError {
 async function inspect(file: FoundFile, target: TargetConfig): Promise<void> {
   let head = true
   let carry: Buffer = Buffer.alloc(0)
-  for await (const chunk of readChunks(file.source)) {
+  for await (const chunk of readChunks(file.source, 0, Infinity, file.size)) {
     if (head) {
       head = false
       const platforms = detectPlatforms(chunk)

@@ -2,7 +2,7 @@
  * Walks the plugin root for the payload paths of pxp-format.md. Symlinks are refused unless the
  * config dereferences them, and a target outside the root is refused always.
  */
-import { lstat, readdir, realpath, stat } from 'node:fs/promises'
+import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs'
 import { join, relative, sep } from 'node:path'
 import { PxpError } from '../../src/plugin-api.js'
 
@@ -12,16 +12,22 @@ export interface FoundFile {
   /** The file to read (the symlink target when dereferenced). */
   source: string
   executable: boolean
+  /** Size when walked (a hint for reading; the hash stage has the last word). */
+  size: number
 }
 
-export async function walk(root: string, start: string, options: { dereference: boolean; rootReal: string; skipDir?: (rel: string) => boolean }): Promise<FoundFile[]> {
+/**
+ * Synchronous on purpose: a walk is thousands of tiny metadata calls in sequence, and each async
+ * one is a thread-pool round trip that costs more than the call.
+ */
+export function walk(root: string, start: string, options: { dereference: boolean; rootReal: string; skipDir?: (rel: string) => boolean }): FoundFile[] {
   const out: FoundFile[] = []
   // Real paths of the directories on the current descent: a dereferenced link back into one of
   // them would recurse forever.
   const ancestors = new Set<string>(start === root ? [] : [options.rootReal])
-  const visit = async (abs: string): Promise<void> => {
+  const visit = (abs: string): void => {
     const rel = relative(root, abs).split(sep).join('/')
-    const info = await lstat(abs)
+    const info = lstatSync(abs)
     if (info.isSymbolicLink()) {
       if (!options.dereference) {
         throw new PxpError('SYMLINK_REFUSED', `${rel} is a symlink; bundles hold only regular files and directories.`, {
@@ -29,41 +35,49 @@ export async function walk(root: string, start: string, options: { dereference: 
           hint: 'Replace it with a copy, exclude it with offline.ignore, or set offline.dereference: true to store its target.',
         })
       }
-      const target = await realpath(abs).catch(() => null)
+      const target = realpathOrNull(abs)
       if (!target || !(target === options.rootReal || target.startsWith(options.rootReal + sep))) {
         throw new PxpError('SYMLINK_OUTSIDE_ROOT', `${rel} is a symlink to ${target ?? 'a missing file'}, outside the plugin root.`, {
           path: rel,
           hint: 'Copy the file into the plugin repository; links may only point inside it.',
         })
       }
-      const targetInfo = await stat(target)
+      const targetInfo = statSync(target)
       if (targetInfo.isDirectory()) return visitDir(abs, rel)
-      out.push({ rel, source: target, executable: (targetInfo.mode & 0o100) !== 0 })
+      out.push({ rel, source: target, executable: (targetInfo.mode & 0o100) !== 0, size: targetInfo.size })
       return
     }
     if (info.isDirectory()) return visitDir(abs, rel)
     if (!info.isFile()) {
       throw new PxpError('SPECIAL_FILE', `${rel} is not a regular file (socket, FIFO or device).`, { path: rel, hint: 'Remove it or exclude it with offline.ignore.' })
     }
-    out.push({ rel, source: abs, executable: (info.mode & 0o100) !== 0 })
+    out.push({ rel, source: abs, executable: (info.mode & 0o100) !== 0, size: info.size })
   }
-  const visitDir = async (abs: string, rel: string): Promise<void> => {
+  const visitDir = (abs: string, rel: string): void => {
     if (options.skipDir?.(rel)) return
-    const real = await realpath(abs)
+    const real = realpathSync(abs)
     if (ancestors.has(real)) {
       throw new PxpError('SYMLINK_LOOP', `${rel} links back to a directory that contains it.`, { path: rel, hint: 'Remove the link, or exclude it with offline.ignore.' })
     }
     ancestors.add(real)
     try {
-      const entries = await readdir(abs)
-      for (const name of entries) await visit(join(abs, name))
+      for (const name of readdirSync(abs)) visit(join(abs, name))
     } finally {
       ancestors.delete(real)
     }
   }
-  await visit(start).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT' && error.path === start) return
-    throw error
-  })
+  try {
+    visit(start)
+  } catch (error) {
+    if (!((error as NodeJS.ErrnoException).code === 'ENOENT' && (error as NodeJS.ErrnoException).path === start)) throw error
+  }
   return out
+}
+
+function realpathOrNull(path: string): string | null {
+  try {
+    return realpathSync(path)
+  } catch {
+    return null
+  }
 }

@@ -4,8 +4,8 @@
  * cached member is the member a cold build would write. Files are written to a temp name and
  * renamed, so a crash never leaves a partial member behind.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs'
+import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
 export class SegmentCache {
@@ -19,8 +19,35 @@ export class SegmentCache {
     return join(this.dir, `${key}.gz`)
   }
 
-  async get(key: string): Promise<Buffer | undefined> {
-    return readFile(this.path(key)).catch(() => undefined)
+  has(key: string): boolean {
+    return existsSync(this.path(key))
+  }
+
+  /**
+   * The member, read synchronously into `scratch` when it fits (a rebuild copies a hundred-odd
+   * members in a row; blocking reads from the page cache beat thread-pool round trips, and one
+   * reused buffer leaves no garbage). Undefined when it is gone.
+   */
+  read(key: string, scratch: Buffer): Buffer | undefined {
+    let fd: number
+    try {
+      fd = openSync(this.path(key), 'r')
+    } catch {
+      return undefined
+    }
+    try {
+      const size = fstatSync(fd).size
+      const target = size <= scratch.length ? scratch : Buffer.allocUnsafe(size)
+      let done = 0
+      while (done < size) {
+        const n = readSync(fd, target, done, size - done, done)
+        if (n === 0) return undefined
+        done += n
+      }
+      return target.subarray(0, size)
+    } finally {
+      closeSync(fd)
+    }
   }
 
   async put(key: string, member: Buffer): Promise<void> {

@@ -7,8 +7,12 @@
  * - a file of 1 MiB or more gets its own segments, split at fixed 1 MiB offsets of its content;
  * - smaller entries group by parent directory, at most 128 entries or 1 MiB per segment;
  * - the end-of-archive blocks are the last segment.
+ *
+ * Headers are encoded only for segments that are compressed: a rebuild that reuses almost every
+ * segment would otherwise spend more time encoding thousands of headers than copying members.
  */
 import { createHash } from 'node:crypto'
+import { createRequire } from 'node:module'
 import { Header, Pax } from 'tar'
 import { LEADING_ENTRIES, type ArchiveEntry, type BundleFile } from '../../src/plugin-api.js'
 
@@ -17,18 +21,21 @@ export const PIECE = 1 << 20
 const GROUP_ENTRIES = 128
 const BLOCK = 512
 
-/** One contiguous stretch of the tar stream: a header, a range of a file's content, or zero padding. */
+/** One contiguous stretch of the tar stream: an entry's header, a range of a file's content, or zero padding. */
 export type Part =
-  | { kind: 'bytes'; bytes: Buffer }
+  | { kind: 'header'; entry: ArchiveEntry<BundleFile>; mtime: number }
+  | { kind: 'zeros'; length: number }
   | { kind: 'content'; file: BundleFile; start: number; end: number; last: boolean }
 
 export interface Segment {
   parts: Part[]
-  /** Uncompressed length. */
-  size: number
-  /** Content address: header bytes, file digests and ranges. Equal keys mean equal bytes. */
+  /** Content address: header fields, file digests and ranges. Equal keys mean equal bytes. */
   key: string
 }
+
+// The header bytes are a function of the fields in the key and of the tar encoder: a new tar
+// version must not reuse members encoded by the old one.
+const KEY_PREFIX = `pxp-segment-v2\0tar@${(createRequire(import.meta.url)('tar/package.json') as { version: string }).version}\0`
 
 export function planSegments(entries: ArchiveEntry<BundleFile>[], mtime: number, digests: Map<string, string>): Segment[] {
   const segments: Segment[] = []
@@ -51,15 +58,15 @@ export function planSegments(entries: ArchiveEntry<BundleFile>[], mtime: number,
       flush()
       inLeading = false
     }
-    const header = encodeHeader(entry, mtime)
+    const header: Part = { kind: 'header', entry, mtime }
     if (entry.type === 'file' && entry.file.size >= BIG_FILE && !isLeading) {
       flush()
       const size = entry.file.size
       for (let start = 0; start < size; start += PIECE) {
         const end = Math.min(size, start + PIECE)
-        const parts: Part[] = start === 0 ? [{ kind: 'bytes', bytes: header }] : []
+        const parts: Part[] = start === 0 ? [header] : []
         parts.push({ kind: 'content', file: entry.file, start, end, last: end === size })
-        if (end === size && size % BLOCK) parts.push({ kind: 'bytes', bytes: Buffer.alloc(BLOCK - (size % BLOCK)) })
+        if (end === size && size % BLOCK) parts.push({ kind: 'zeros', length: BLOCK - (size % BLOCK) })
         segments.push(seal(parts, digests))
       }
       continue
@@ -70,22 +77,22 @@ export function planSegments(entries: ArchiveEntry<BundleFile>[], mtime: number,
     const full = count >= GROUP_ENTRIES || (count > 0 && bytes + entryBytes > PIECE)
     if (!inLeading && (full || (currentDir !== undefined && dir !== currentDir && entry.type !== 'dir'))) flush()
     if (!inLeading && currentDir === undefined) currentDir = entry.type === 'dir' ? entry.path : dir
-    current.push({ kind: 'bytes', bytes: header })
+    current.push(header)
     count++
     bytes += entryBytes
     if (entry.type === 'file') {
       const size = entry.file.size
       if (size > 0) current.push({ kind: 'content', file: entry.file, start: 0, end: size, last: true })
-      if (size % BLOCK) current.push({ kind: 'bytes', bytes: Buffer.alloc(BLOCK - (size % BLOCK)) })
+      if (size % BLOCK) current.push({ kind: 'zeros', length: BLOCK - (size % BLOCK) })
     }
   }
   flush()
-  segments.push(seal([{ kind: 'bytes', bytes: Buffer.alloc(BLOCK * 2) }], digests))
+  segments.push(seal([{ kind: 'zeros', length: BLOCK * 2 }], digests))
   return segments
 }
 
 /** ustar header with every field normalised; a pax record first when the name needs one. */
-function encodeHeader(entry: ArchiveEntry<BundleFile>, mtimeSeconds: number): Buffer {
+export function encodeHeader(entry: ArchiveEntry<BundleFile>, mtimeSeconds: number): Buffer {
   const isDir = entry.type === 'dir'
   const mtime = new Date(mtimeSeconds * 1000)
   const fields = {
@@ -109,18 +116,18 @@ function encodeHeader(entry: ArchiveEntry<BundleFile>, mtimeSeconds: number): Bu
 }
 
 function seal(parts: Part[], digests: Map<string, string>): Segment {
-  const hash = createHash('sha256').update('pxp-segment-v1\0')
-  let size = 0
+  let text = KEY_PREFIX
   for (const part of parts) {
-    if (part.kind === 'bytes') {
-      hash.update('b').update(part.bytes)
-      size += part.bytes.length
+    if (part.kind === 'header') {
+      const { entry } = part
+      text += entry.type === 'dir' ? `d${part.mtime}:${entry.path}\0` : `f${part.mtime}:${entry.file.mode}:${entry.file.size}:${entry.path}\0`
+    } else if (part.kind === 'zeros') {
+      text += `z${part.length}\0`
     } else {
       const digest = part.file.content ? createHash('sha256').update(part.file.content).digest('hex') : digests.get(part.file.path)
       if (!digest) throw new Error(`no digest for ${part.file.path}`)
-      hash.update(`c${digest}:${part.start}-${part.end}\0`)
-      size += part.end - part.start
+      text += `c${digest}:${part.start}-${part.end}\0`
     }
   }
-  return { parts, size, key: hash.digest('hex') }
+  return { parts, key: createHash('sha256').update(text).digest('hex') }
 }

@@ -1,68 +1,138 @@
 /**
  * Writes the segments in order as concatenated gzip members. Reading is sequential (each file's
  * content is hashed again on the way and must match integrity.txt), compression runs a few segments
- * ahead on the thread pool, and memory stays bounded by the segments in flight.
+ * ahead on the thread pool, cached members are copied as soon as it is their turn, and memory stays
+ * bounded by the segments in flight.
  */
 import { createHash } from 'node:crypto'
-import { open } from 'node:fs/promises'
+import { closeSync, fsync, openSync, writeSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { promisify } from 'node:util'
 import { PxpError, readInto } from '../../src/plugin-api.js'
 import { compressSegment } from './compress.js'
-import type { Segment } from './segments.js'
+import { encodeHeader, type Segment } from './segments.js'
 import type { SegmentCache } from './segment-cache.js'
 
 export interface WriteResult { sha256: string; size: number; reused: number; compressed: number }
 
+const fsyncAsync = promisify(fsync)
+
+/** A member to write: a cached one by key, or one still compressing. */
+type Slot = { segment: Segment; member?: Promise<Buffer> }
+
 export async function writeArchive(file: string, segments: Segment[], options: { expected: Map<string, string>; cache?: SegmentCache; signal?: AbortSignal }): Promise<WriteResult> {
-  const inFlight = availableParallelism() + 1
-  const out = await open(file, 'w', 0o644)
+  const maxCompressing = availableParallelism() + 1
+  const reuse = reusableSegments(segments, options.cache)
+  const fd = openSync(file, 'w', 0o644)
   const bundleHash = createHash('sha256')
   const fileHashes = new Map<string, ReturnType<typeof createHash>>()
-  const pending: Array<Promise<Buffer>> = []
+  const queue: Slot[] = []
+  const scratch = Buffer.allocUnsafe(1 << 21)
+  let compressing = 0
   let size = 0
   let reused = 0
   let compressed = 0
-  const drainOne = async () => {
-    const member = await pending.shift()!
+
+  const write = (member: Buffer) => {
     bundleHash.update(member)
     size += member.length
-    await out.write(member)
+    for (let done = 0; done < member.length; ) done += writeSync(fd, member, done, member.length - done)
+  }
+  const compress = async (raw: Buffer, segment: Segment): Promise<Buffer> => {
+    const member = await compressSegment(raw)
+    await options.cache?.put(segment.key, member)
+    return member
+  }
+  // Writes every slot that is ready: cached members at once, compressed ones when done (or, with
+  // `all`, waits for them); keeps going until the queue is empty or the head still compresses.
+  const drain = async (all: boolean) => {
+    while (queue.length > 0) {
+      const head = queue[0]!
+      if (!head.member) {
+        const member = options.cache!.read(head.segment.key, scratch)
+        if (member) {
+          reused++
+          write(member)
+        } else {
+          // Pruned by a concurrent build since we looked: make it here instead.
+          if (splitsAFile(head.segment)) throw cacheChanged()
+          compressed++
+          write(await compress(await materialise(head.segment, options.expected, fileHashes), head.segment))
+        }
+      } else {
+        if (!all && compressing < maxCompressing) return
+        write(await head.member)
+        compressing--
+      }
+      queue.shift()
+    }
   }
   try {
     for (const segment of segments) {
       options.signal?.throwIfAborted()
-      const cached = await options.cache?.get(segment.key)
-      if (cached) {
-        reused++
-        pending.push(Promise.resolve(cached))
+      if (reuse.has(segment.key)) {
+        queue.push({ segment })
       } else {
-        compressed++
+        // Materialised in order (a big file's pieces feed one running hash), compressed in parallel.
         const raw = await materialise(segment, options.expected, fileHashes)
-        pending.push(compressSegment(raw).then(async (member) => {
-          await options.cache?.put(segment.key, member)
-          return member
-        }))
+        compressed++
+        compressing++
+        const member = compress(raw, segment)
+        member.catch(() => {}) // awaited by drain; a failure there must not also be "unhandled" here
+        queue.push({ segment, member })
       }
-      if (pending.length >= inFlight) await drainOne()
+      await drain(false)
     }
-    while (pending.length > 0) await drainOne()
-    await out.sync()
+    await drain(true)
+    // Durable before the core renames it into place: a crash must not leave a torn bundle behind.
+    await fsyncAsync(fd)
   } finally {
     // Settle whatever is still compressing before closing, so no write lands after close.
-    await Promise.allSettled(pending)
-    await out.close()
+    await Promise.allSettled(queue.map((s) => s.member))
+    closeSync(fd)
   }
   return { sha256: bundleHash.digest('hex'), size, reused, compressed }
 }
 
+/**
+ * The segments to take from the cache. A big file's pieces are checked against its digest as one
+ * stream, so they come all from the cache or all from the file.
+ */
+function reusableSegments(segments: Segment[], cache: SegmentCache | undefined): Set<string> {
+  if (!cache) return new Set()
+  const reuse = new Set(segments.filter((s) => cache.has(s.key)).map((s) => s.key))
+  const pieces = new Map<string, Segment[]>()
+  for (const segment of segments) {
+    if (!splitsAFile(segment)) continue
+    const path = segment.parts.find((p) => p.kind === 'content')!.file.path
+    pieces.set(path, [...(pieces.get(path) ?? []), segment])
+  }
+  for (const group of pieces.values()) {
+    if (!group.every((s) => reuse.has(s.key))) for (const s of group) reuse.delete(s.key)
+  }
+  return reuse
+}
+
+/** Holds a piece of a big file (not whole files only). */
+function splitsAFile(segment: Segment): boolean {
+  return segment.parts.some((p) => p.kind === 'content' && !(p.start === 0 && p.last))
+}
+
 /** The segment's uncompressed bytes, checking every file against the digest it was signed with. */
 async function materialise(segment: Segment, expected: Map<string, string>, fileHashes: Map<string, ReturnType<typeof createHash>>): Promise<Buffer> {
+  const headers = segment.parts.map((p) => (p.kind === 'header' ? encodeHeader(p.entry, p.mtime) : undefined))
+  const size = segment.parts.reduce((n, p, i) => n + (p.kind === 'header' ? headers[i]!.length : p.kind === 'zeros' ? p.length : p.end - p.start), 0)
   // One allocation per segment, filled in place: no per-chunk buffers, no concatenation.
-  const raw = Buffer.allocUnsafe(segment.size)
+  const raw = Buffer.allocUnsafe(size)
   let offset = 0
-  for (const part of segment.parts) {
-    if (part.kind === 'bytes') {
-      offset += part.bytes.copy(raw, offset)
+  for (const [i, part] of segment.parts.entries()) {
+    if (part.kind === 'header') {
+      offset += headers[i]!.copy(raw, offset)
+      continue
+    }
+    if (part.kind === 'zeros') {
+      raw.fill(0, offset, offset + part.length)
+      offset += part.length
       continue
     }
     const { file } = part
@@ -88,5 +158,11 @@ function changed(path: string): PxpError {
   return new PxpError('INPUT_CHANGED', `${path} changed while the bundle was being built.`, {
     path,
     hint: 'Stop whatever is writing to the plugin tree (a watcher, a running build) and build again.',
+  })
+}
+
+function cacheChanged(): PxpError {
+  return new PxpError('CACHE_CHANGED', 'A cached piece of the bundle disappeared while the bundle was being written.', {
+    hint: 'Another build is probably using the same output directory; build again, and give concurrent builds their own --out.',
   })
 }

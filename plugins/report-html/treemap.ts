@@ -19,6 +19,8 @@ export interface PlacedNode { node: TreeNode; rect: Rect; depth: number; isDir: 
 /** Folders and files from `{ path, size }` entries; sizes roll up, children sorted largest first. */
 export function buildTree(entries: ReadonlyArray<{ path: string; size: number }>): TreeNode {
   const root: TreeNode = { name: '', path: '', size: 0, files: 0, children: [] }
+  // Children by name ('/' marks folders): a folder of thousands of chunks must not be searched linearly.
+  const index = new Map<TreeNode, Map<string, TreeNode>>()
   for (const entry of entries) {
     const parts = entry.path.split('/')
     let node = root
@@ -26,10 +28,13 @@ export function buildTree(entries: ReadonlyArray<{ path: string; size: number }>
     node.files++
     for (let i = 0; i < parts.length; i++) {
       const last = i === parts.length - 1
-      const path = parts.slice(0, i + 1).join('/')
-      let child = node.children!.find((c) => c.name === parts[i] && Boolean(c.children) === !last)
+      const key = last ? parts[i]! : `${parts[i]}/`
+      let children = index.get(node)
+      if (!children) index.set(node, (children = new Map()))
+      let child = children.get(key)
       if (!child) {
-        child = { name: parts[i]!, path, size: 0, files: 0, ...(last ? {} : { children: [] }) }
+        child = { name: parts[i]!, path: node.path ? `${node.path}/${parts[i]}` : parts[i]!, size: 0, files: 0, ...(last ? {} : { children: [] }) }
+        children.set(key, child)
         node.children!.push(child)
       }
       child.size += entry.size

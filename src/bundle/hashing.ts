@@ -46,7 +46,7 @@ export async function* fileChunks(file: BundleFile): AsyncGenerator<Buffer> {
     yield Buffer.from(file.content.buffer, file.content.byteOffset, file.content.byteLength)
     return
   }
-  yield* readChunks(file.source!)
+  yield* readChunks(file.source!, 0, Infinity, file.size)
 }
 
 export async function hashFile(file: BundleFile): Promise<IntegrityEntry> {

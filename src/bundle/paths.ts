@@ -44,5 +44,18 @@ export function findCaseCollisions(paths: Iterable<string>): Array<[string, stri
 
 /** Compares two names by their UTF-8 bytes, the order the archive and integrity.txt use. */
 export function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
+  // UTF-8 bytes order like code points. UTF-16 code units order the same way except where a
+  // surrogate (half of a code point above U+FFFF) meets a unit in U+E000–U+FFFF; only that case
+  // needs care, and no buffers are allocated (sorting thousands of paths calls this often).
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x === y) continue
+    const xSurrogate = x >= 0xd800 && x <= 0xdfff
+    const ySurrogate = y >= 0xd800 && y <= 0xdfff
+    if (xSurrogate !== ySurrogate) return xSurrogate ? 1 : -1
+    return x - y
+  }
+  return a.length - b.length
 }

@@ -42,16 +42,27 @@ export interface ResumePoint {
   emitted?: EmittedArtifact[]
 }
 
-interface Stored {
+interface StoredPayload {
   version: 1
   fingerprint: string
   inputs: Record<string, string>
   payload: Omit<Payload, 'files'> & { files: Array<Omit<BundleFile, 'content'> & { content?: string }> }
-  signed?: Omit<Signed, 'manifestBytes' | 'integrityBytes' | 'signature'> & { manifestBytes: string; integrityBytes: string; signature?: Omit<SignResult, 'cms'> & { cms: string } }
-  emitted?: EmittedArtifact[]
+}
+type StoredSigned = Omit<Signed, 'manifestBytes' | 'integrityBytes' | 'signature'> & { manifestBytes: string; integrityBytes: string; signature?: Omit<SignResult, 'cms'> & { cms: string } }
+
+// One file per stage: the payload (the large one) is written once, not again with every later stage.
+const STAGE_FILES = { payload: 'payload.json', signed: 'signed.json', emitted: 'emitted.json' }
+const fileOf = (runDir: string, target: TargetConfig, stage: keyof typeof STAGE_FILES) => join(runDir, 'state', `${target.os}-${target.arch}`, STAGE_FILES[stage])
+
+function writeAtomically(file: string, value: unknown): void {
+  mkdirSync(dirname(file), { recursive: true })
+  writeFileSync(`${file}.tmp`, JSON.stringify(value))
+  renameSync(`${file}.tmp`, file)
 }
 
-const fileOf = (runDir: string, target: TargetConfig) => join(runDir, 'state', `${target.os}-${target.arch}`, 'checkpoint.json')
+function readJson<T>(file: string): T | undefined {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined
+}
 
 /** What must not differ for a checkpoint to be resumed: the config (but not run-wide upload options) and the target. */
 export function configFingerprint(config: ResolvedConfig, target: TargetConfig): string {
@@ -68,41 +79,33 @@ function inputSignatures(root: string, files: BundleFile[]): Record<string, stri
 }
 
 export class Checkpoints {
-  private stored?: Stored
+  private hasPayload = false
   constructor(private readonly runDir: string, private readonly config: ResolvedConfig, private readonly target: TargetConfig) {}
 
   hashed(payload: Payload): void {
-    this.stored = {
+    const stored: StoredPayload = {
       version: 1,
       fingerprint: configFingerprint(this.config, this.target),
       inputs: inputSignatures(this.config.root, payload.files),
       payload: { ...payload, files: payload.files.map((f) => ({ ...f, content: f.content ? Buffer.from(f.content).toString('base64') : undefined })) },
     }
-    this.write()
+    writeAtomically(fileOf(this.runDir, this.target, 'payload'), stored)
+    this.hasPayload = true
   }
 
   signed(signed: Signed): void {
-    if (!this.stored) return
-    this.stored.signed = {
+    if (!this.hasPayload) return
+    const stored: StoredSigned = {
       ...signed,
       manifestBytes: signed.manifestBytes.toString('base64'),
       integrityBytes: signed.integrityBytes.toString('base64'),
       signature: signed.signature && { ...signed.signature, cms: Buffer.from(signed.signature.cms).toString('base64') },
     }
-    this.write()
+    writeAtomically(fileOf(this.runDir, this.target, 'signed'), stored)
   }
 
   emitted(artifacts: EmittedArtifact[]): void {
-    if (!this.stored) return
-    this.stored.emitted = artifacts
-    this.write()
-  }
-
-  private write(): void {
-    const file = fileOf(this.runDir, this.target)
-    mkdirSync(dirname(file), { recursive: true })
-    writeFileSync(`${file}.tmp`, JSON.stringify(this.stored))
-    renameSync(`${file}.tmp`, file)
+    if (this.hasPayload) writeAtomically(fileOf(this.runDir, this.target, 'emitted'), artifacts)
   }
 }
 
@@ -111,10 +114,14 @@ export function findResumePoint(config: ResolvedConfig, target: TargetConfig, cu
   const earlier = stagedRuns(config.out).filter((dir) => dir !== currentRunDir).reverse()
   if (earlier.length === 0) return { reason: 'no interrupted or failed run of this target to resume' }
   const runDir = earlier[0]!
-  if (!existsSync(fileOf(runDir, target))) return { reason: 'the last interrupted run stopped before its payload was hashed' }
-  let stored: Stored
+  if (!existsSync(fileOf(runDir, target, 'payload'))) return { reason: 'the last interrupted run stopped before its payload was hashed' }
+  let stored: StoredPayload
+  let s: StoredSigned | undefined
+  let storedEmitted: EmittedArtifact[] | undefined
   try {
-    stored = JSON.parse(readFileSync(fileOf(runDir, target), 'utf8')) as Stored
+    stored = readJson<StoredPayload>(fileOf(runDir, target, 'payload'))!
+    s = readJson<StoredSigned>(fileOf(runDir, target, 'signed'))
+    storedEmitted = s && readJson<EmittedArtifact[]>(fileOf(runDir, target, 'emitted'))
   } catch {
     return { reason: `the checkpoint of ${runDir} is unreadable` }
   }
@@ -127,13 +134,12 @@ export function findResumePoint(config: ResolvedConfig, target: TargetConfig, cu
     ...stored.payload,
     files: stored.payload.files.map((f) => ({ ...f, content: f.content === undefined ? undefined : Buffer.from(f.content, 'base64') })),
   }
-  const s = stored.signed
   const signed: Signed | undefined = s && {
     ...s,
     manifestBytes: Buffer.from(s.manifestBytes, 'base64'),
     integrityBytes: Buffer.from(s.integrityBytes, 'base64'),
     signature: s.signature && { ...s.signature, cms: Buffer.from(s.signature.cms, 'base64') },
   }
-  const emitted = stored.emitted?.every((a) => existsSync(a.path)) ? stored.emitted : undefined
+  const emitted = storedEmitted?.every((a) => existsSync(a.path)) ? storedEmitted : undefined
   return { runDir, payload, signed, emitted }
 }

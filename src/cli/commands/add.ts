@@ -6,7 +6,6 @@ import { resolve } from 'node:path'
 import type { CAC } from 'cac'
 import { consola } from 'consola'
 import { PxpError } from '../../errors.js'
-import { addToConfig } from '../../scaffold/add.js'
 import { printJson, displayPath } from '../output.js'
 import type { CliCommand } from './index.js'
 
@@ -34,6 +33,7 @@ const command: CliCommand = {
         if (flags.as !== undefined && flags.as !== 'plugin' && flags.as !== 'preset') {
           throw new PxpError('USAGE', `--as must be "plugin" or "preset", got "${flags.as}".`, { exitCode: 2 })
         }
+        const { addToConfig } = await import('../../scaffold/add.js')
         const result = await addToConfig({ cwd: resolve(flags.cwd ?? '.'), name: name ?? '', install: flags.install !== false, as: flags.as as 'plugin' | 'preset' | undefined })
         if (flags.json) printJson({ ok: true, ...result })
         else {

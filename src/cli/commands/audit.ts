@@ -5,9 +5,7 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { CAC } from 'cac'
 import { consola } from 'consola'
-import { loadConfig } from '../../config/load.js'
 import { PxpError } from '../../errors.js'
-import { verifyAuditLog } from '../../report/audit-log.js'
 import { printJson } from '../output.js'
 import type { CliCommand } from './index.js'
 
@@ -18,6 +16,8 @@ async function auditVerify(action: string | undefined, file: string | undefined,
     throw new PxpError('USAGE', action ? `Unknown audit action "${action}".` : 'Missing audit action.', { exitCode: 2, hint: 'Use `pxp audit verify [FILE]`.' })
   }
   const cwd = resolve(flags.cwd ?? process.cwd())
+  const { loadConfig } = await import('../../config/load.js')
+  const { verifyAuditLog } = await import('../../report/audit-log.js')
   const path = file ? resolve(file) : join((await loadConfig({ cwd, configFile: flags.config })).config.out, 'audit.log')
   if (!existsSync(path)) throw new PxpError('AUDIT_LOG_NOT_FOUND', `No audit log at ${path}.`, { exitCode: 2, hint: 'Pass the file, or run in the project whose builds wrote it.' })
   const result = await verifyAuditLog(path)

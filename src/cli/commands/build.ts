@@ -3,7 +3,7 @@
  */
 import { resolve } from 'node:path'
 import type { CAC } from 'cac'
-import { build, type BuildResult } from '../../pipeline/run.js'
+import type { BuildResult } from '../../pipeline/run.js'
 import { PxpError } from '../../errors.js'
 import type { UserConfig } from '../../config/types.js'
 import { failure, printJson } from '../output.js'
@@ -82,6 +82,7 @@ async function runBuild(input: BuildFlags): Promise<number> {
   const onSigint = () => controller.abort(new PxpError('INTERRUPTED', 'Interrupted (Ctrl-C).', { hint: 'Outputs from earlier runs are untouched.' }))
   process.once('SIGINT', onSigint)
   try {
+    const { build } = await import('../../pipeline/run.js')
     const result = await build({
       cwd: flags.cwd ? resolve(flags.cwd) : process.cwd(),
       configFile: flags.config,

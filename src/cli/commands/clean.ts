@@ -6,7 +6,6 @@ import { rmSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { CAC } from 'cac'
 import { consola } from 'consola'
-import { loadConfig } from '../../config/load.js'
 import { cleanTargets } from '../../pipeline/staging.js'
 import { printJson } from '../output.js'
 import type { CliCommand } from './index.js'
@@ -14,6 +13,7 @@ import type { CliCommand } from './index.js'
 interface CleanFlags { cwd?: string; config?: string; out?: string; dryRun?: boolean; json?: boolean }
 
 async function clean(flags: CleanFlags): Promise<number> {
+  const { loadConfig } = await import('../../config/load.js')
   const { config } = await loadConfig({ cwd: resolve(flags.cwd ?? process.cwd()), configFile: flags.config, overrides: flags.out ? { out: resolve(flags.out) } : {} })
   const items = cleanTargets(config.out)
   if (!flags.dryRun) for (const item of items) rmSync(item.path, { recursive: true, force: true })

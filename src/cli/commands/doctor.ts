@@ -5,7 +5,6 @@
  */
 import { resolve } from 'node:path'
 import type { CAC } from 'cac'
-import { doctor, exitCodeOf, formatCheck } from '../../doctor/index.js'
 import { PxpError } from '../../errors.js'
 import { redactText } from '../../redact.js'
 import { printJson } from '../output.js'
@@ -35,6 +34,7 @@ const command: CliCommand = {
         const flags = lastValues(input)
         const timeoutMs = flags.timeout === undefined ? 3_000 : Number(flags.timeout)
         if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new PxpError('USAGE', `--timeout must be a positive number of milliseconds, got ${flags.timeout}.`, { exitCode: 2 })
+        const { doctor, exitCodeOf, formatCheck } = await import('../../doctor/index.js')
         const report = await doctor({ cwd: flags.cwd ? resolve(flags.cwd) : process.cwd(), configFile: flags.config, envName: flags.env, timeoutMs })
         if (flags.json) printJson(report)
         else {

@@ -8,10 +8,9 @@ import { rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { CAC } from 'cac'
 import { consola } from 'consola'
-import { loadConfig } from '../../config/load.js'
 import { PxpError } from '../../errors.js'
-import { detectLayout, type DetectedLayout } from '../../scaffold/detect.js'
-import { configTemplate, type InitAnswers } from '../../scaffold/config-template.js'
+import type { DetectedLayout } from '../../scaffold/detect.js'
+import type { InitAnswers } from '../../scaffold/config-template.js'
 import { printJson, displayPath } from '../output.js'
 import type { CliCommand } from './index.js'
 
@@ -35,6 +34,7 @@ export interface InitResult {
 
 export async function init(flags: InitFlags, interactive: boolean): Promise<InitResult> {
   const root = resolve(flags.cwd ?? '.')
+  const { detectLayout } = await import('../../scaffold/detect.js')
   const layout = await detectLayout(root)
   if (layout.existingConfig && !flags.force) {
     throw new PxpError('CONFIG_EXISTS', `${layout.existingConfig} already exists.`, {
@@ -55,8 +55,10 @@ export async function init(flags: InitFlags, interactive: boolean): Promise<Init
 
   const configFile = join(root, 'px-plugin.config.ts')
   if (layout.existingConfig && layout.existingConfig !== configFile) await rm(layout.existingConfig)
+  const { configTemplate } = await import('../../scaffold/config-template.js')
   await writeFile(configFile, configTemplate(layout, answers))
   try {
+    const { loadConfig } = await import('../../config/load.js')
     await loadConfig({ cwd: root, env: { ...process.env, PX_OFFLINE_IMPORT: '1' } })
   } catch (error) {
     // A config pxp itself cannot load is a bug here, not the user's; leave the file for the report.

@@ -7,11 +7,10 @@
 import { resolve } from 'node:path'
 import type { CAC } from 'cac'
 import { consola } from 'consola'
-import { loadConfig } from '../../config/load.js'
 import type { SandboxConfig } from '../../config/types.js'
 import { PxpError } from '../../errors.js'
 import { redactText } from '../../redact.js'
-import { installBundle, mergeAnswers, parsePairs, readValuesFile, type InstallOutcome, type WizardQuestion } from '../../sandbox/client/index.js'
+import type { InstallOutcome, WizardQuestion } from '../../sandbox/client/index.js'
 import { printJson } from '../output.js'
 import type { CliCommand } from './index.js'
 
@@ -73,6 +72,7 @@ export function printOutcome(outcome: InstallOutcome, json: boolean): number {
 
 async function sandboxSection(flags: InstallFlags): Promise<SandboxConfig | undefined> {
   try {
+    const { loadConfig } = await import('../../config/load.js')
     const { config } = await loadConfig({ cwd: resolve(flags.cwd ?? '.'), configFile: flags.config, command: 'install' })
     return config.sandbox
   } catch (error) {
@@ -92,6 +92,7 @@ export async function installCommand(file: string | undefined, flags: InstallFla
   if (mode !== 'pxp' && mode !== 'powerx-core') throw new PxpError('USAGE', `--mode must be pxp or powerx-core (got "${mode}").`, { exitCode: 2 })
   const token = flags.token ?? process.env.PXP_SANDBOX_TOKEN ?? (section?.tokenEnv ? process.env[section.tokenEnv] : undefined)
   if (!token) throw new PxpError('SANDBOX_TOKEN_MISSING', 'No sandbox token.', { exitCode: 2, hint: `Pass --token, export PXP_SANDBOX_TOKEN${section?.tokenEnv ? ` or ${section.tokenEnv}` : ''}.` })
+  const { installBundle, mergeAnswers, parsePairs, readValuesFile } = await import('../../sandbox/client/index.js')
   const answers = mergeAnswers(
     { env: section?.values ?? {}, secrets: section?.secrets ?? {}, ...(section?.logLevel && { log_level: section.logLevel }) },
     flags.values ? readValuesFile(resolve(flags.values)) : undefined,

@@ -9,7 +9,6 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { CAC } from 'cac'
 import { consola } from 'consola'
-import { createDevPki } from '../../crypto/dev-certs.js'
 import { PxpError } from '../../errors.js'
 import { printJson } from '../output.js'
 import type { CliCommand } from './index.js'
@@ -66,6 +65,7 @@ export async function devKeys(flags: KeysFlags): Promise<{ dir: string; created:
     const notAfter = await existingStillValid(dir)
     if (notAfter) return { dir, created: false, notAfter }
   }
+  const { createDevPki } = await import('../../crypto/dev-certs.js')
   const pki = await createDevPki({ rsa: flags.rsa === true, days })
   await mkdir(dir, { recursive: true, mode: 0o700 })
   await writeFile(join(dir, DEV_FILES.key), pki.signingKeyPem, { mode: 0o600 })

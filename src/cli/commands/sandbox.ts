@@ -11,8 +11,6 @@ import type { CAC } from 'cac'
 import { consola } from 'consola'
 import { PxpError } from '../../errors.js'
 import { redactText } from '../../redact.js'
-import { installBundle, mergeAnswers, parsePairs, readValuesFile } from '../../sandbox/client/index.js'
-import { loadSettings, startSandbox } from '../../sandbox/index.js'
 import { resolveTrustRoots } from './verify.js'
 import { printOutcome } from './install.js'
 import type { CliCommand } from './index.js'
@@ -71,6 +69,8 @@ export async function sandboxCommand(flags: SandboxFlags): Promise<number> {
   const port = flags.port === undefined ? 7077 : Number(flags.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new PxpError('USAGE', `--port must be 0–65535 (got ${String(flags.port)}).`, { exitCode: 2 })
   const trust = flags.config ? [flags.trust ?? []].flat().filter(Boolean).map((p) => resolve(String(p))) : await resolveTrustRoots({ trust: flags.trust })
+  const { loadSettings, startSandbox } = await import('../../sandbox/index.js')
+  const { installBundle, mergeAnswers, parsePairs, readValuesFile } = await import('../../sandbox/client/index.js')
   const { settings, generatedToken, embeddedToken } = loadSettings({
     configFile: flags.config,
     limitsFile: flags.limits,

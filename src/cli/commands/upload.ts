@@ -5,7 +5,6 @@
 import { resolve } from 'node:path'
 import type { CAC } from 'cac'
 import { PxpError } from '../../errors.js'
-import { upload } from '../../transfer/upload-run.js'
 import { failure, printJson } from '../output.js'
 import type { CliCommand } from './index.js'
 
@@ -24,6 +23,7 @@ async function runUpload(file: string | undefined, flags: UploadFlags): Promise<
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
+    const { upload } = await import('../../transfer/upload-run.js')
     const result = await upload({
       cwd: flags.cwd ? resolve(flags.cwd) : process.cwd(),
       configFile: flags.config,

@@ -6,10 +6,9 @@
 import { delimiter, resolve } from 'node:path'
 import type { CAC } from 'cac'
 import { consola } from 'consola'
-import { loadConfig } from '../../config/load.js'
 import { PxpError } from '../../errors.js'
 import { redactText } from '../../redact.js'
-import { verifyBundle, type VerifyReport } from '../../verify/index.js'
+import type { VerifyReport } from '../../verify/index.js'
 import { printJson } from '../output.js'
 import type { CliCommand } from './index.js'
 
@@ -34,6 +33,7 @@ export async function resolveTrustRoots(flags: VerifyFlags, env: NodeJS.ProcessE
   const fromEnv = (env.PX_TRUST_ROOTS ?? '').split(new RegExp(`[,${delimiter}]`)).map((p) => p.trim()).filter(Boolean)
   if (fromEnv.length > 0) return fromEnv.map((p) => resolve(p))
   try {
+    const { loadConfig } = await import('../../config/load.js')
     const { config } = await loadConfig({ cwd: resolve(flags.cwd ?? '.'), configFile: flags.config, command: 'verify', env })
     return config.trust
   } catch (error) {
@@ -50,6 +50,7 @@ export function verifyJson(report: VerifyReport): Record<string, unknown> {
 /** The command's core, shared with `pxp dist --verify FILE`. Returns the exit code. */
 export async function verifyCommand(file: string | undefined, flags: VerifyFlags): Promise<number> {
   if (!file) throw new PxpError('USAGE', 'No bundle given.', { exitCode: 2, hint: 'Run `pxp verify FILE.pxp`.' })
+  const { verifyBundle } = await import('../../verify/index.js')
   const report = await verifyBundle(resolve(file), {
     trust: await resolveTrustRoots(flags),
     signature: flags.signature ? resolve(flags.signature) : undefined,
