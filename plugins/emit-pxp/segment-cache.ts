@@ -4,9 +4,10 @@
  * cached member is the member a cold build would write. Files are written to a temp name and
  * renamed, so a crash never leaves a partial member behind.
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { readIntoSync } from '../../src/plugin-api.js'
 
 export class SegmentCache {
   readonly dir: string
@@ -29,24 +30,14 @@ export class SegmentCache {
    * reused buffer leaves no garbage). Undefined when it is gone.
    */
   read(key: string, scratch: Buffer): Buffer | undefined {
-    let fd: number
+    const path = this.path(key)
+    const size = statSync(path, { throwIfNoEntry: false })?.size
+    if (size === undefined) return undefined
+    const target = size <= scratch.length ? scratch : Buffer.allocUnsafe(size)
     try {
-      fd = openSync(this.path(key), 'r')
+      return readIntoSync(path, target, 0, 0, size) === size ? target.subarray(0, size) : undefined
     } catch {
-      return undefined
-    }
-    try {
-      const size = fstatSync(fd).size
-      const target = size <= scratch.length ? scratch : Buffer.allocUnsafe(size)
-      let done = 0
-      while (done < size) {
-        const n = readSync(fd, target, done, size - done, done)
-        if (n === 0) return undefined
-        done += n
-      }
-      return target.subarray(0, size)
-    } finally {
-      closeSync(fd)
+      return undefined // removed between the stat and the read
     }
   }
 

@@ -105,7 +105,9 @@ function reusableSegments(segments: Segment[], cache: SegmentCache | undefined):
   for (const segment of segments) {
     if (!splitsAFile(segment)) continue
     const path = segment.parts.find((p) => p.kind === 'content')!.file.path
-    pieces.set(path, [...(pieces.get(path) ?? []), segment])
+    const group = pieces.get(path)
+    if (group) group.push(segment)
+    else pieces.set(path, [segment])
   }
   for (const group of pieces.values()) {
     if (!group.every((s) => reuse.has(s.key))) for (const s of group) reuse.delete(s.key)

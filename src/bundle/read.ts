@@ -68,7 +68,8 @@ export async function readInto(path: string, target: Buffer, offset: number, sta
   }
 }
 
-function readIntoSync(path: string, target: Buffer, offset: number, start: number, length: number): number {
+/** `readInto` with blocking calls, for callers that read many small or page-cached files in a row. */
+export function readIntoSync(path: string, target: Buffer, offset: number, start: number, length: number): number {
   const fd = openSync(path, 'r')
   try {
     let done = 0
