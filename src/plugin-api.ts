@@ -6,13 +6,14 @@ import type { ConsolaInstance } from 'consola'
 import type { PxpError } from './errors.js'
 import type { Preset, ResolvedConfig, SignerEntry, TargetConfig, UserConfig } from './config/types.js'
 import type { ArtefactDigest, ArtefactGroup } from './bundle/hashing.js'
+import type { StatSignature } from './bundle/stat-cache.js'
 
 export type { ResolvedConfig, TargetConfig, UserConfig, Preset, SignerEntry } from './config/types.js'
 export { PxpError, configError } from './errors.js'
 export { hashFile, hashGroup, fileChunks, type ArtefactGroup, type ArtefactDigest } from './bundle/hashing.js'
 export { archiveOrder, LEADING_ENTRIES, type ArchiveEntry, INTEGRITY_FILE, SIGNATURE_FILE, MANIFEST_FILE, DESCRIPTOR_FILE, REPORT_FILE } from './bundle/layout.js'
 export { unsafePathReason } from './bundle/paths.js'
-export { StatCache } from './bundle/stat-cache.js'
+export { StatCache, type StatSignature } from './bundle/stat-cache.js'
 export { readChunks, readInto, readIntoSync } from './bundle/read.js'
 export { redactText, redactValue } from './redact.js'
 export { toolName, toolVersion } from './version.js'
@@ -37,6 +38,11 @@ export interface BundleFile {
   mode: number
   role: FileRole
   size: number
+  /**
+   * What stat said about `source` when the file entered the graph (a collector's walk, or the
+   * graph itself). Stat-keyed caches compare against this instead of statting every file again.
+   */
+  stat?: StatSignature
 }
 
 export interface AddFileInput {
@@ -46,6 +52,8 @@ export interface AddFileInput {
   /** Defaults to 0o755 under `backend/bin/`, else 0o644. */
   executable?: boolean
   role?: FileRole
+  /** The source's stat signature when the collector already has it (`StatCache.signatureOf`). */
+  stat?: StatSignature
 }
 
 export interface IntegrityEntry { path: string; sha256: string; size: number }

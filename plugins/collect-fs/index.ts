@@ -69,14 +69,13 @@ export default definePlugin(() => ({
     await mapLimit([...files.values()], SCAN_CONCURRENCY, async (file) => {
       const key = `${ownTargetDir}:${file.source}`
       keep.add(key)
-      const before = StatCache.signature(file.source)
-      if (cache?.get(key, file.source, before) === verdict) return
+      if (cache?.get(key, file.source, file.stat) === verdict) return
       await inspect(file, target)
-      cache?.set(key, file.source, verdict, before)
+      cache?.set(key, file.source, verdict, file.stat)
     })
     cache?.save(keep)
     for (const [bundlePath, file] of files) {
-      this.addFile({ path: bundlePath, source: file.source, executable: file.executable })
+      this.addFile({ path: bundlePath, source: file.source, executable: file.executable, stat: file.stat })
     }
     this.report({ files: files.size, targetDir: `backend/bin/${ownTargetDir}` })
   },

@@ -3,8 +3,8 @@
  * config dereferences them, and a target outside the root is refused always.
  */
 import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs'
-import { join, relative, sep } from 'node:path'
-import { PxpError } from '../../src/plugin-api.js'
+import { relative, sep } from 'node:path'
+import { PxpError, StatCache, type StatSignature } from '../../src/plugin-api.js'
 
 export interface FoundFile {
   /** Path relative to the plugin root, `/`-separated. */
@@ -14,6 +14,8 @@ export interface FoundFile {
   executable: boolean
   /** Size when walked (a hint for reading; the hash stage has the last word). */
   size: number
+  /** The walk's stat of `source`, which every stat-keyed cache of the build reuses. */
+  stat: StatSignature
 }
 
 /**
@@ -25,9 +27,8 @@ export function walk(root: string, start: string, options: { dereference: boolea
   // Real paths of the directories on the current descent: a dereferenced link back into one of
   // them would recurse forever.
   const ancestors = new Set<string>(start === root ? [] : [options.rootReal])
-  const visit = (abs: string): void => {
-    const rel = relative(root, abs).split(sep).join('/')
-    const info = lstatSync(abs)
+  const visit = (abs: string, rel: string): void => {
+    const info = lstatSync(abs, { bigint: true })
     if (info.isSymbolicLink()) {
       if (!options.dereference) {
         throw new PxpError('SYMLINK_REFUSED', `${rel} is a symlink; bundles hold only regular files and directories.`, {
@@ -42,32 +43,33 @@ export function walk(root: string, start: string, options: { dereference: boolea
           hint: 'Copy the file into the plugin repository; links may only point inside it.',
         })
       }
-      const targetInfo = statSync(target)
+      const targetInfo = statSync(target, { bigint: true })
       if (targetInfo.isDirectory()) return visitDir(abs, rel)
-      out.push({ rel, source: target, executable: (targetInfo.mode & 0o100) !== 0, size: targetInfo.size })
+      out.push({ rel, source: target, executable: (targetInfo.mode & 0o100n) !== 0n, size: Number(targetInfo.size), stat: StatCache.signatureOf(targetInfo) })
       return
     }
     if (info.isDirectory()) return visitDir(abs, rel)
     if (!info.isFile()) {
       throw new PxpError('SPECIAL_FILE', `${rel} is not a regular file (socket, FIFO or device).`, { path: rel, hint: 'Remove it or exclude it with offline.ignore.' })
     }
-    out.push({ rel, source: abs, executable: (info.mode & 0o100) !== 0, size: info.size })
+    out.push({ rel, source: abs, executable: (info.mode & 0o100n) !== 0n, size: Number(info.size), stat: StatCache.signatureOf(info) })
   }
   const visitDir = (abs: string, rel: string): void => {
     if (options.skipDir?.(rel)) return
-    const real = realpathSync(abs)
-    if (ancestors.has(real)) {
+    // Only a dereferenced link can lead back into an ancestor; without them there is nothing to track.
+    const real = options.dereference ? realpathSync(abs) : undefined
+    if (real !== undefined && ancestors.has(real)) {
       throw new PxpError('SYMLINK_LOOP', `${rel} links back to a directory that contains it.`, { path: rel, hint: 'Remove the link, or exclude it with offline.ignore.' })
     }
-    ancestors.add(real)
+    if (real !== undefined) ancestors.add(real)
     try {
-      for (const name of readdirSync(abs)) visit(join(abs, name))
+      for (const name of readdirSync(abs)) visit(abs + sep + name, rel === '' ? name : `${rel}/${name}`)
     } finally {
-      ancestors.delete(real)
+      if (real !== undefined) ancestors.delete(real)
     }
   }
   try {
-    visit(start)
+    visit(start, relative(root, start).split(sep).join('/'))
   } catch (error) {
     if (!((error as NodeJS.ErrnoException).code === 'ENOENT' && (error as NodeJS.ErrnoException).path === start)) throw error
   }

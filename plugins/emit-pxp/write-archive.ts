@@ -5,17 +5,14 @@
  * bounded by the segments in flight.
  */
 import { createHash } from 'node:crypto'
-import { closeSync, fsync, openSync, writeSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { promisify } from 'node:util'
 import { PxpError, readInto } from '../../src/plugin-api.js'
+import { ArchiveFile } from './archive-file.js'
 import { compressSegment } from './compress.js'
 import { encodeHeader, type Segment } from './segments.js'
 import type { SegmentCache } from './segment-cache.js'
 
 export interface WriteResult { sha256: string; size: number; reused: number; compressed: number }
-
-const fsyncAsync = promisify(fsync)
 
 /** A member to write: a cached one by key, or one still compressing. */
 type Slot = { segment: Segment; member?: Promise<Buffer> }
@@ -23,21 +20,13 @@ type Slot = { segment: Segment; member?: Promise<Buffer> }
 export async function writeArchive(file: string, segments: Segment[], options: { expected: Map<string, string>; cache?: SegmentCache; signal?: AbortSignal }): Promise<WriteResult> {
   const maxCompressing = availableParallelism() + 1
   const reuse = reusableSegments(segments, options.cache)
-  const fd = openSync(file, 'w', 0o644)
-  const bundleHash = createHash('sha256')
+  const archive = new ArchiveFile(file)
   const fileHashes = new Map<string, ReturnType<typeof createHash>>()
   const queue: Slot[] = []
-  const scratch = Buffer.allocUnsafe(1 << 21)
   let compressing = 0
-  let size = 0
   let reused = 0
   let compressed = 0
 
-  const write = (member: Buffer) => {
-    bundleHash.update(member)
-    size += member.length
-    for (let done = 0; done < member.length; ) done += writeSync(fd, member, done, member.length - done)
-  }
   const compress = async (raw: Buffer, segment: Segment): Promise<Buffer> => {
     const member = await compressSegment(raw)
     await options.cache?.put(segment.key, member)
@@ -49,19 +38,17 @@ export async function writeArchive(file: string, segments: Segment[], options: {
     while (queue.length > 0) {
       const head = queue[0]!
       if (!head.member) {
-        const member = options.cache!.read(head.segment.key, scratch)
-        if (member) {
+        if (await archive.appendFrom((scratch) => options.cache!.read(head.segment.key, scratch))) {
           reused++
-          write(member)
         } else {
           // Pruned by a concurrent build since we looked: make it here instead.
           if (splitsAFile(head.segment)) throw cacheChanged()
           compressed++
-          write(await compress(await materialise(head.segment, options.expected, fileHashes), head.segment))
+          await archive.append(await compress(await materialise(head.segment, options.expected, fileHashes), head.segment))
         }
       } else {
         if (!all && compressing < maxCompressing) return
-        write(await head.member)
+        await archive.append(await head.member)
         compressing--
       }
       queue.shift()
@@ -85,13 +72,13 @@ export async function writeArchive(file: string, segments: Segment[], options: {
     }
     await drain(true)
     // Durable before the core renames it into place: a crash must not leave a torn bundle behind.
-    await fsyncAsync(fd)
+    const { sha256, size } = await archive.finish()
+    return { sha256, size, reused, compressed }
   } finally {
-    // Settle whatever is still compressing before closing, so no write lands after close.
+    // Settle whatever is still compressing or writing before closing, so no write lands after close.
     await Promise.allSettled(queue.map((s) => s.member))
-    closeSync(fd)
+    await archive.close()
   }
-  return { sha256: bundleHash.digest('hex'), size, reused, compressed }
 }
 
 /**

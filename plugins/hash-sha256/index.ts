@@ -13,12 +13,13 @@ export default definePlugin(() => ({
     const target = `${this.target.os}-${this.target.arch}`
     const cache = process.env.PXP_NO_CACHE === '1' ? undefined : new StatCache(this.cacheDir, `hashes-${target}`)
     const keep = new Set<string>()
-    // The stat signature is taken before reading, so an edit during the read is never remembered as clean.
+    // The stat signature is taken before reading (when the file was collected, or here), so an edit
+    // during the read is never remembered as clean.
     const before = new Map<string, ReturnType<typeof StatCache.signature>>()
     const cachedEntry = (file: BundleFile): IntegrityEntry | undefined => {
       if (!cache || !file.source) return undefined
       keep.add(file.source)
-      const signature = StatCache.signature(file.source)
+      const signature = file.stat ?? StatCache.signature(file.source)
       before.set(file.source, signature)
       const sha256 = cache.get(file.source, file.source, signature)
       return sha256 ? { path: file.path, sha256, size: file.size } : undefined

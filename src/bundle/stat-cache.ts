@@ -4,8 +4,11 @@
  * and ctime (nanoseconds) all match and the file was last modified before the entry was recorded
  * (git's "racy clean" rule: an edit in the same instant as the recording is not trusted).
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync, type BigIntStats } from 'node:fs'
 import { dirname, join } from 'node:path'
+
+/** What stat says about a file, as the cache compares it. */
+export interface StatSignature { sig: string; mtimeMs: number; size: number }
 
 interface Entry { sig: string; value: string; recordedAt: number }
 
@@ -26,13 +29,17 @@ export class StatCache {
   }
 
   /** The stat signature of a file, or undefined when it cannot be stat'ed. */
-  static signature(path: string): { sig: string; mtimeMs: number } | undefined {
+  static signature(path: string): StatSignature | undefined {
     try {
-      const s = statSync(path, { bigint: true })
-      return { sig: `${s.size}:${s.ino}:${s.mtimeNs}:${s.ctimeNs}`, mtimeMs: Number(s.mtimeMs) }
+      return StatCache.signatureOf(statSync(path, { bigint: true }))
     } catch {
       return undefined
     }
+  }
+
+  /** The signature of stats a caller already has (a walk's lstat), so the file is not stat'ed again. */
+  static signatureOf(s: BigIntStats): StatSignature {
+    return { sig: `${s.size}:${s.ino}:${s.mtimeNs}:${s.ctimeNs}`, mtimeMs: Number(s.mtimeMs), size: Number(s.size) }
   }
 
   /** `now` lets a caller that already stat'ed the file (to remember it later) avoid a second stat. */

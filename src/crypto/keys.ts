@@ -5,7 +5,8 @@
  * node KeyObject. Only RSA ≥ 2048 bits and ECDSA P-256 are accepted (pxp-format.md).
  */
 import { createPrivateKey, createPublicKey, sign as nodeSign, X509Certificate, type KeyObject } from 'node:crypto'
-import forge from 'node-forge'
+import { createRequire } from 'node:module'
+import type forgeApi from 'node-forge'
 import { PxpError } from '../errors.js'
 import type { SignatureAlgorithm } from '../plugin-api.js'
 import type { RawSigner } from './cms-sign.js'
@@ -62,7 +63,8 @@ export interface Pkcs12Contents {
 
 /** Unpacks a PKCS#12 (.p12/.pfx) file: its one private key and its certificates. */
 export function loadPkcs12(der: Uint8Array, source: KeySource): Pkcs12Contents {
-  let p12: forge.pkcs12.Pkcs12Pfx
+  const forge = loadForge()
+  let p12: forgeApi.pkcs12.Pkcs12Pfx
   try {
     const asn1 = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(der).toString('binary')))
     p12 = forge.pkcs12.pkcs12FromAsn1(asn1, true, source.passphrase ?? '')
@@ -75,16 +77,16 @@ export function loadPkcs12(der: Uint8Array, source: KeySource): Pkcs12Contents {
   }
   const keys: KeyObject[] = []
   const certificates: Uint8Array[] = []
-  const toDer = (asn1: forge.asn1.Asn1) => new Uint8Array(Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary'))
+  const toDer = (asn1: forgeApi.asn1.Asn1) => new Uint8Array(Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary'))
   for (const safeContents of p12.safeContents) {
     for (const bag of safeContents.safeBags) {
       if (bag.type === forge.pki.oids.pkcs8ShroudedKeyBag || bag.type === forge.pki.oids.keyBag) {
         // forge only models RSA keys; for others it hands back the PrivateKeyInfo ASN.1.
-        const info = (bag as { asn1?: forge.asn1.Asn1 }).asn1
+        const info = (bag as { asn1?: forgeApi.asn1.Asn1 }).asn1
         if (bag.key) keys.push(createPrivateKey({ key: forge.pki.privateKeyToPem(bag.key), format: 'pem' }))
         else if (info) keys.push(createPrivateKey({ key: Buffer.from(toDer(info)), format: 'der', type: 'pkcs8' }))
       } else if (bag.type === forge.pki.oids.certBag) {
-        const asn1 = bag.cert ? forge.pki.certificateToAsn1(bag.cert) : (bag as { asn1?: forge.asn1.Asn1 }).asn1
+        const asn1 = bag.cert ? forge.pki.certificateToAsn1(bag.cert) : (bag as { asn1?: forgeApi.asn1.Asn1 }).asn1
         if (asn1) certificates.push(toDer(asn1))
       }
     }
@@ -144,4 +146,9 @@ export function keyObjectSigner(key: KeyObject): RawSigner {
       return new Uint8Array(nodeSign('sha256', toBeSigned, key))
     },
   }
+}
+
+/** node-forge is loaded on the first PKCS#12 file only: it is a megabyte of CommonJS every other build would compile for nothing. */
+function loadForge(): typeof forgeApi {
+  return createRequire(import.meta.url)('node-forge') as typeof forgeApi
 }

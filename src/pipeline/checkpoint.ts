@@ -70,11 +70,17 @@ export function configFingerprint(config: ResolvedConfig, target: TargetConfig):
   return createHash('sha256').update(JSON.stringify({ raw, signing: config.signing, sourceDateEpoch: config.sourceDateEpoch, target, root: config.root })).digest('hex')
 }
 
-function inputSignatures(root: string, files: BundleFile[]): Record<string, string> {
+/** Stat signatures of the inputs; `collected` takes each file's from the build's own walk instead of a new stat. */
+function inputSignatures(root: string, files: BundleFile[], collected = false): Record<string, string> {
+  const known = new Map<string, string>()
   const paths = new Set<string>([root])
-  for (const f of files) if (f.source) paths.add(f.source).add(dirname(f.source))
+  for (const f of files) {
+    if (!f.source) continue
+    paths.add(f.source).add(dirname(f.source))
+    if (collected && f.stat) known.set(f.source, f.stat.sig)
+  }
   const out: Record<string, string> = {}
-  for (const path of [...paths].sort()) out[path] = StatCache.signature(path)?.sig ?? 'missing'
+  for (const path of [...paths].sort()) out[path] = known.get(path) ?? StatCache.signature(path)?.sig ?? 'missing'
   return out
 }
 
@@ -86,8 +92,8 @@ export class Checkpoints {
     const stored: StoredPayload = {
       version: 1,
       fingerprint: configFingerprint(this.config, this.target),
-      inputs: inputSignatures(this.config.root, payload.files),
-      payload: { ...payload, files: payload.files.map((f) => ({ ...f, content: f.content ? Buffer.from(f.content).toString('base64') : undefined })) },
+      inputs: inputSignatures(this.config.root, payload.files, true),
+      payload: { ...payload, files: payload.files.map(({ stat: _stat, ...f }) => ({ ...f, content: f.content ? Buffer.from(f.content).toString('base64') : undefined })) },
     }
     writeAtomically(fileOf(this.runDir, this.target, 'payload'), stored)
     this.hasPayload = true

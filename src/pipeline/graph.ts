@@ -5,6 +5,7 @@
 import { statSync } from 'node:fs'
 import { PxpError } from '../errors.js'
 import { caseFoldKey, unsafePathReason } from '../bundle/paths.js'
+import { StatCache } from '../bundle/stat-cache.js'
 import type { AddFileInput, BundleFile, FileRole } from '../plugin-api.js'
 
 export class BundleGraph {
@@ -39,7 +40,9 @@ export class BundleGraph {
       throw new PxpError('PLUGIN_FAILED', `addFile("${path}") needs exactly one of source or content.`, { plugin: addedBy })
     }
     const content = typeof input.content === 'string' ? Buffer.from(input.content, 'utf8') : input.content
-    const size = content ? content.byteLength : statSync(input.source!).size
+    // The one stat of a source file in a build, unless its collector walked it already.
+    const stat = content ? undefined : (input.stat ?? StatCache.signatureOf(statSync(input.source!, { bigint: true })))
+    const size = content ? content.byteLength : stat!.size
     const executable = input.executable ?? path.startsWith('backend/bin/')
     this.files.set(path, {
       path,
@@ -48,6 +51,7 @@ export class BundleGraph {
       mode: executable || path.startsWith('backend/bin/') ? 0o755 : 0o644,
       role: input.role ?? roleOf(path),
       size,
+      ...(stat && { stat }),
       addedBy,
     })
     this.folded.set(caseFoldKey(path), path)

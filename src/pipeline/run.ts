@@ -15,7 +15,7 @@ import { DistLog } from '../report/dist-log.js'
 import { redactText } from '../redact.js'
 import type { TargetConfig, TargetResult } from '../plugin-api.js'
 import { createContextFactory, type RunState, type TargetState } from './context.js'
-import { ensureWritableDir } from './output-dir.js'
+import { emptyTrash, ensureWritableDir } from './output-dir.js'
 import { pruneStaging } from './staging.js'
 import { buildTarget } from './target.js'
 
@@ -50,6 +50,8 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   const tmpRoot = join(config.out, '.tmp', runId)
   ensureWritableDir(tmpRoot, 'staging directory')
   pruneStaging(config.out, runId)
+  // Old bundles earlier runs replaced: deleted on the thread pool while this run loads and collects.
+  const trashEmptied = emptyTrash(config.out)
 
   const distLog = new DistLog(join(config.out, 'dist.log'), runId)
   // dist.log keeps every line down to debug; the console shows what its own level allows.
@@ -131,6 +133,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   run.audit.append(result.ok ? 'build.completed' : 'build.finished_with_errors', { runId, ok: result.ok })
   // Successful runs clean their staging; failed ones keep it for forensics until `pxp clean`.
   if (result.ok) rmSync(tmpRoot, { recursive: true, force: true })
+  await trashEmptied
   return result
 }
 

@@ -1,5 +1,6 @@
 /**
- * Housekeeping of `<out>/.tmp` (staging of runs) and `<out>/.cache`. Successful runs remove their
+ * Housekeeping of `<out>/.tmp` (staging of runs), `<out>/.cache` and `<out>/.trash` (bundles
+ * replaced by a newer build, deleted by the next run). Successful runs remove their
  * staging; failed runs keep theirs, with the failure report, for forensics and `--resume` — the
  * newest few are kept automatically and `pxp clean` removes the rest.
  */
@@ -36,7 +37,7 @@ function ageMs(dir: string): number {
 export interface CleanItem { path: string; bytes: number }
 
 export function cleanTargets(out: string): CleanItem[] {
-  return [join(out, '.tmp'), join(out, '.cache')].filter(existsSync).map((path) => ({ path, bytes: du(path) }))
+  return [join(out, '.tmp'), join(out, '.cache'), join(out, '.trash')].filter(existsSync).map((path) => ({ path, bytes: du(path) }))
 }
 
 function du(path: string): number {

@@ -73,8 +73,8 @@ export async function buildTarget(run: RunState, state: TargetState, driver: Plu
       await driver.run('emit', bundleModel(state, payload, signed, outDir))
       if (!result.bundle) throw new PxpError('NO_EMITTER', 'No plugin emitted a bundle.', { hint: 'Keep the default emit-pxp plugin or add one that emits a file of kind "bundle".' })
       enforceBudget(run, state, checkBudget(config, 'bundle', result.bundle.size))
-      recoverInterruptedCommit(outDir)
-      commitDirectory(state.stagingDir, outDir)
+      recoverInterruptedCommit(outDir, config.out)
+      commitDirectory(state.stagingDir, outDir, config.out)
       for (const artifact of result.artifacts) artifact.path = `${outDir}/${artifact.fileName}`
     })
     run.audit.append('bundle.emitted', { pluginId: descriptor.id, version: descriptor.version, target: targetName(state), sha256: result.bundle!.sha256, size: result.bundle!.size, signer: result.signer?.signer ?? null })
@@ -191,7 +191,7 @@ async function transformAll(driver: PluginDriver, graph: BundleGraph): Promise<v
       graph.remove(file.path)
       graph.add({
         path: out.path ?? file.path,
-        ...(out.content !== undefined ? { content: out.content } : file.content ? { content: file.content } : { source: file.source }),
+        ...(out.content !== undefined ? { content: out.content } : file.content ? { content: file.content } : { source: file.source, stat: file.stat }),
         executable: out.executable ?? file.mode === 0o755,
         role: file.role,
       }, bound.plugin.name)

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { runCli } from '../helpers/cli.js'
 import { BUNDLE, BUNDLE_DIR, copyPlayground, sha256File, tempDir, write } from '../helpers/fixtures.js'
@@ -26,6 +26,7 @@ describe('incremental builds', () => {
     expect((await runCli([...BUILD, '--out', out], { cwd: root })).code).toBe(0)
     const cold = JSON.parse(readFileSync(join(BUNDLE_DIR(out), 'report.json'), 'utf8')).plugins['emit-pxp']
     expect(cold.reusedSegments).toBe(0)
+    const coldBundle = sha256File(BUNDLE(out))
 
     // One small file changes.
     write(root, 'web-admin/.output/public/chunks/chunk-3.js', 'export const c3 = "changed"\n')
@@ -35,6 +36,10 @@ describe('incremental builds', () => {
     // Only the leading files and the changed directory's segment are compressed again.
     expect(warm.compressedSegments).toBe(2)
     expect(warm.reusedSegments).toBe(cold.segments - 2)
+    // The replaced bundle waits in <out>/.trash for the next run to delete it.
+    const trashed = () => readdirSync(join(out, '.trash')).map((entry) => sha256File(join(out, '.trash', entry, basename(BUNDLE(out)))))
+    expect(trashed()).toEqual([coldBundle])
+    const warmBundle = sha256File(BUNDLE(out))
 
     // A cold build of the same tree, without any cache, gives the same bytes.
     const fresh = tempDir()
@@ -50,6 +55,8 @@ describe('incremental builds', () => {
     const repaired = JSON.parse(readFileSync(join(BUNDLE_DIR(out), 'report.json'), 'utf8')).plugins['emit-pxp']
     expect(repaired.compressedSegments).toBe(9)
     expect(sha256File(BUNDLE(out))).toBe(sha256File(BUNDLE(fresh)))
+    // That run deleted the cold bundle and discarded the warm one: one old bundle at most.
+    expect(trashed()).toEqual([warmBundle])
   })
 
   it('stores incompressible segments instead of deflating them, and any gzip reader still reads the bundle', async () => {

@@ -92,6 +92,9 @@ describe('pxp clean', () => {
     expect((await runCli([...BUILD, '--out', out], { cwd: root })).code).toBe(0)
     expect(existsSync(join(out, '.tmp'))).toBe(true)
     expect(readdirSync(join(out, '.tmp'))).toEqual([])
+    // A rebuild discards the bundle it replaces into .trash (the next run deletes it).
+    expect((await runCli([...BUILD, '--out', out], { cwd: root })).code).toBe(0)
+    expect(readdirSync(join(out, '.trash'))).toHaveLength(1)
     write(root, 'config/.env', 'X=1\n')
     expect((await runCli([...BUILD, '--out', out], { cwd: root })).code).toBe(1)
     const [failed] = readdirSync(join(out, '.tmp'))
@@ -100,11 +103,12 @@ describe('pxp clean', () => {
     expect(failure.targets[0].error.code).toBe('SECRET_IN_TREE')
 
     const dry = await runCli(['clean', '--dry-run', '--out', out, '--json'], { cwd: root })
-    expect(dry.json.removed.map((r: any) => r.path)).toContain(join(out, '.tmp'))
+    expect(dry.json.removed.map((r: any) => r.path)).toEqual(expect.arrayContaining([join(out, '.tmp'), join(out, '.trash')]))
     expect(existsSync(join(out, '.tmp', failed!))).toBe(true)
     const real = await runCli(['clean', '--out', out], { cwd: root })
     expect(real.code).toBe(0)
     expect(existsSync(join(out, '.tmp'))).toBe(false)
+    expect(existsSync(join(out, '.trash'))).toBe(false)
     expect(existsSync(BUNDLE(out))).toBe(true)
     expect(existsSync(join(out, 'audit.log'))).toBe(true)
   })

@@ -1,6 +1,7 @@
 /**
  * `pxp clean [--dry-run]`: removes the staging of earlier runs (kept after failures for forensics
- * and `--resume`) and the caches. Bundles, reports and the logs are never touched.
+ * and `--resume`), the caches and `.trash` (bundles a rebuild replaced). Current bundles, reports
+ * and the logs are never touched.
  */
 import { rmSync } from 'node:fs'
 import { resolve } from 'node:path'
@@ -26,7 +27,7 @@ async function clean(flags: CleanFlags): Promise<number> {
 const command: CliCommand = {
   register(cli: CAC, setExit) {
     cli
-      .command('clean', 'Remove staging of earlier runs and caches from the output directory')
+      .command('clean', 'Remove staging of earlier runs, caches and replaced bundles from the output directory')
       .option('--cwd <dir>', 'Project directory')
       .option('--config <file>', 'Config file')
       .option('--out <dir>', 'Output directory (default: from the config)')
