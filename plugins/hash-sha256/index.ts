@@ -35,7 +35,8 @@ export default definePlugin(() => ({
         const digest = cache.getByContent(`group:${groupKey(group, entries)}`)
         if (digest) return { digest: JSON.parse(digest) as ArtefactDigest, entries }
       }
-      const result = await hashGroup(group)
+      // Files the cache vouches for are still read (the artefact hash covers them) but not hashed twice.
+      const result = await hashGroup(group, known.map((k) => k?.sha256))
       group.files.forEach((f, i) => remember(f, result.entries[i]!))
       cache?.setByContent(`group:${groupKey(group, result.entries)}`, JSON.stringify(result.digest))
       return result

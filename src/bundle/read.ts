@@ -7,7 +7,7 @@
  * are three thread-pool round trips, which cost far more than reading a few kilobytes from the
  * page cache, and thousands of them in a row left the process mostly idle.
  */
-import { closeSync, openSync, readSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs'
 import { open } from 'node:fs/promises'
 
 const CHUNK = 1 << 20
@@ -65,6 +65,23 @@ export async function readInto(path: string, target: Buffer, offset: number, sta
     return done
   } finally {
     await handle.close()
+  }
+}
+
+/**
+ * Reads a whole (small) file with blocking calls, handing each chunk of `scratch` to `onChunk`
+ * (valid only during the call). Returns the open file's stats taken after the last read, so the
+ * caller can tell whether the file changed while it was being read.
+ */
+export function readWholeSync(path: string, scratch: Buffer, onChunk: (chunk: Buffer) => void): BigIntStats {
+  const fd = openSync(path, 'r')
+  try {
+    for (let position = 0, bytesRead; (bytesRead = readSync(fd, scratch, 0, scratch.length, position)) > 0; position += bytesRead) {
+      onChunk(scratch.subarray(0, bytesRead))
+    }
+    return fstatSync(fd, { bigint: true })
+  } finally {
+    closeSync(fd)
   }
 }
 

@@ -1,6 +1,8 @@
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { hashGroup, StatCache, type ArtefactGroup } from '../../src/plugin-api.js'
 import { runCli } from '../helpers/cli.js'
 import { BUNDLE, BUNDLE_DIR, copyPlayground, sha256File, tempDir, write } from '../helpers/fixtures.js'
 
@@ -71,5 +73,20 @@ describe('incremental builds', () => {
     const { execFileSync } = await import('node:child_process')
     execFileSync('gzip', ['-t', BUNDLE(out)])
     expect(execFileSync('sh', ['-c', `gzip -dc "${BUNDLE(out)}" | tar -tf - | grep -c .`], { encoding: 'utf8' }).trim()).not.toBe('0')
+  })
+
+  it('never pairs a digest the cache vouches for with content edited after the file was stat\'ed', async () => {
+    const source = join(tempDir(), 'app.js')
+    writeFileSync(source, 'export const a = 1\n')
+    const file = { path: 'web-admin/.output/app.js', source, mode: 0o644, role: 'frontend' as const, size: 19, stat: StatCache.signature(source)! }
+    const group: ArtefactGroup = { key: 'frontend_bundle', path: 'web-admin', files: [file] }
+    const first = await hashGroup(group)
+    // Unchanged: the vouched-for digest stands in for hashing the file again, with the same result.
+    expect(await hashGroup(group, [first.entries[0]!.sha256])).toEqual(first)
+    // Edited after the walk's stat (same size): the stale digest is refused, not paired with new content.
+    writeFileSync(source, 'export const a = 2\n')
+    await expect(hashGroup(group, [first.entries[0]!.sha256])).rejects.toMatchObject({ code: 'INPUT_CHANGED', path: file.path })
+    // Nothing vouched for: the new content is simply hashed.
+    expect((await hashGroup(group)).entries[0]!.sha256).toBe(createHash('sha256').update('export const a = 2\n').digest('hex'))
   })
 })
