@@ -3,7 +3,7 @@
  * `<out>/<id>/<version>/<os>-<arch>/` only when complete, so a failed or interrupted run never
  * leaves a partial bundle at a final path and never removes the last good one.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
@@ -50,8 +50,13 @@ export function commitDirectory(staging: string, final: string, out: string): vo
 const trashOf = (out: string) => join(out, '.trash')
 
 function moveToTrash(path: string, out: string): void {
-  mkdirSync(trashOf(out), { recursive: true })
-  renameSync(path, join(trashOf(out), `${Date.now()}-${randomBytes(4).toString('hex')}`))
+  try {
+    mkdirSync(trashOf(out), { recursive: true })
+    renameSync(path, join(trashOf(out), `${Date.now()}-${randomBytes(4).toString('hex')}`))
+  } catch {
+    // E.g. the bundle folder is another file system than <out>: delete it here instead.
+    rmSync(path, { recursive: true, force: true })
+  }
 }
 
 /**
