@@ -29,7 +29,7 @@ export default definePlugin((options: EmitPxpOptions = {}) => ({
     const useCache = (options.cache ?? true) && process.env.PXP_NO_CACHE !== '1'
     const cache = useCache ? new SegmentCache(this.cacheDir) : undefined
     const written = await writeArchive(join(this.stagingDir, fileName), segments, { expected, cache, signal: this.signal })
-    cache?.prune(`${bundle.target.os}-${bundle.target.arch}`, new Set(segments.map((s) => s.key)))
+    cache?.prune(`${bundle.pluginId}-${bundle.target.os}-${bundle.target.arch}`, new Set(segments.map((s) => s.key)))
     this.report({ segments: segments.length, reusedSegments: written.reused, compressedSegments: written.compressed })
     await this.emitFile({ fileName, kind: 'bundle', digest: { sha256: written.sha256, size: written.size } })
     await this.emitFile({ fileName: INTEGRITY_FILE, kind: 'integrity', content: bundle.integrityText })

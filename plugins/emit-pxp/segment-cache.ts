@@ -3,11 +3,19 @@
  * exact uncompressed bytes (headers, file digests, ranges), and compression is deterministic, so a
  * cached member is the member a cold build would write. Files are written to a temp name and
  * renamed, so a crash never leaves a partial member behind.
+ *
+ * Several builds may share one output directory, and each prunes what its own plugin and target
+ * no longer use. A build therefore holds the members it cannot do without (a big file's pieces)
+ * open from the moment it decides to reuse them: an open file stays readable after a concurrent
+ * prune unlinks it.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { readIntoSync } from '../../src/plugin-api.js'
+
+/** A cached member held open until it is copied. */
+export interface OpenMember { fd: number; size: number }
 
 export class SegmentCache {
   readonly dir: string
@@ -41,18 +49,51 @@ export class SegmentCache {
     }
   }
 
+  /** Opens a member so that it stays readable whatever happens to the cache; undefined when it is not there. */
+  open(key: string): OpenMember | undefined {
+    let fd: number
+    try {
+      fd = openSync(this.path(key), 'r')
+    } catch {
+      return undefined // missing, or out of file descriptors: then it is made again
+    }
+    return { fd, size: fstatSync(fd).size }
+  }
+
+  /** Reads an opened member (into `scratch` when it fits) and closes it. */
+  readOpen(member: OpenMember, scratch: Buffer): Buffer {
+    const target = member.size <= scratch.length ? scratch : Buffer.allocUnsafe(member.size)
+    try {
+      let done = 0
+      for (let n; done < member.size && (n = readSync(member.fd, target, done, member.size - done, done)) > 0; ) done += n
+      return target.subarray(0, done)
+    } finally {
+      this.close(member)
+    }
+  }
+
+  close(member: OpenMember): void {
+    if (member.fd < 0) return
+    closeSync(member.fd)
+    member.fd = -1
+  }
+
   async put(key: string, member: Buffer): Promise<void> {
     const tmp = `${this.path(key)}.${process.pid}.tmp`
     await writeFile(tmp, member)
     await rename(tmp, this.path(key))
   }
 
-  /** Records what this target's build used and drops members no target's last build used. */
-  prune(target: string, used: Set<string>): void {
-    writeFileSync(join(this.dir, `used-${target}.json`), JSON.stringify([...used]))
+  /**
+   * Records what this build of a plugin and target used (`owner`: `<id>-<os>-<arch>`) and drops
+   * members that no plugin's and target's last build used, so plugins sharing an output directory
+   * keep each other's members.
+   */
+  prune(owner: string, used: Set<string>): void {
+    writeFileSync(join(this.dir, `used-by-${owner}.json`), JSON.stringify([...used]))
     const keep = new Set<string>()
     for (const name of readdirSync(this.dir)) {
-      if (!name.startsWith('used-')) continue
+      if (!name.startsWith('used-by-')) continue
       try {
         for (const key of JSON.parse(readFileSync(join(this.dir, name), 'utf8')) as string[]) keep.add(key)
       } catch {

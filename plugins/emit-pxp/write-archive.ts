@@ -10,17 +10,17 @@ import { PxpError, readInto } from '../../src/plugin-api.js'
 import { ArchiveFile } from './archive-file.js'
 import { compressSegment } from './compress.js'
 import { encodeHeader, type Segment } from './segments.js'
-import type { SegmentCache } from './segment-cache.js'
+import type { OpenMember, SegmentCache } from './segment-cache.js'
 
 export interface WriteResult { sha256: string; size: number; reused: number; compressed: number }
 
-/** A member to write: a cached one by key, or one still compressing. */
-type Slot = { segment: Segment; member?: Promise<Buffer> }
+/** A member to write: a cached one (held open, or looked up at its turn), or one still compressing. */
+type Slot = { segment: Segment; cached?: OpenMember | 'lookup'; member?: Promise<Buffer> }
 
 export async function writeArchive(file: string, segments: Segment[], options: { expected: Map<string, string>; cache?: SegmentCache; signal?: AbortSignal }): Promise<WriteResult> {
   const maxCompressing = availableParallelism() + 1
-  const reuse = reusableSegments(segments, options.cache)
   const archive = new ArchiveFile(file)
+  const reuse = reusableSegments(segments, options.cache)
   const fileHashes = new Map<string, ReturnType<typeof createHash>>()
   const queue: Slot[] = []
   let compressing = 0
@@ -37,28 +37,32 @@ export async function writeArchive(file: string, segments: Segment[], options: {
   const drain = async (all: boolean) => {
     while (queue.length > 0) {
       const head = queue[0]!
-      if (!head.member) {
+      const { cached } = head
+      if (cached === 'lookup') {
         if (await archive.appendFrom((scratch) => options.cache!.read(head.segment.key, scratch))) {
           reused++
         } else {
-          // Pruned by a concurrent build since we looked: make it here instead.
-          if (splitsAFile(head.segment)) throw cacheChanged()
+          // Whole files only: pruned by a concurrent build since we looked, so made here instead.
           compressed++
           await archive.append(await compress(await materialise(head.segment, options.expected, fileHashes), head.segment))
         }
+      } else if (cached) {
+        await archive.appendFrom((scratch) => options.cache!.readOpen(cached, scratch))
+        reused++
       } else {
         if (!all && compressing < maxCompressing) return
-        await archive.append(await head.member)
+        await archive.append(await head.member!)
         compressing--
       }
       queue.shift()
     }
   }
   try {
-    for (const segment of segments) {
+    for (const [i, segment] of segments.entries()) {
       options.signal?.throwIfAborted()
-      if (reuse.has(segment.key)) {
-        queue.push({ segment })
+      const cached = reuse[i]
+      if (cached) {
+        queue.push({ segment, cached })
       } else {
         // Materialised in order (a big file's pieces feed one running hash), compressed in parallel.
         const raw = await materialise(segment, options.expected, fileHashes)
@@ -78,26 +82,39 @@ export async function writeArchive(file: string, segments: Segment[], options: {
     // Settle whatever is still compressing or writing before closing, so no write lands after close.
     await Promise.allSettled(queue.map((s) => s.member))
     await archive.close()
+    for (const cached of reuse) if (cached && cached !== 'lookup') options.cache!.close(cached)
   }
 }
 
 /**
- * The segments to take from the cache. A big file's pieces are checked against its digest as one
- * stream, so they come all from the cache or all from the file.
+ * Which segments to take from the cache, by position. A big file's pieces are checked against its
+ * digest as one stream, so they come all from the cache or all from the file: they are opened now
+ * and held open (a concurrent build's prune cannot take one away halfway). Whole-file segments are
+ * only looked up at their turn; one that is gone by then is simply made again.
  */
-function reusableSegments(segments: Segment[], cache: SegmentCache | undefined): Set<string> {
-  if (!cache) return new Set()
-  const reuse = new Set(segments.filter((s) => cache.has(s.key)).map((s) => s.key))
-  const pieces = new Map<string, Segment[]>()
-  for (const segment of segments) {
-    if (!splitsAFile(segment)) continue
+function reusableSegments(segments: Segment[], cache: SegmentCache | undefined): Array<OpenMember | 'lookup' | undefined> {
+  const reuse: Array<OpenMember | 'lookup' | undefined> = new Array(segments.length)
+  if (!cache) return reuse
+  const pieces = new Map<string, number[]>()
+  for (const [i, segment] of segments.entries()) {
+    if (!splitsAFile(segment)) {
+      if (cache.has(segment.key)) reuse[i] = 'lookup'
+      continue
+    }
     const path = segment.parts.find((p) => p.kind === 'content')!.file.path
     const group = pieces.get(path)
-    if (group) group.push(segment)
-    else pieces.set(path, [segment])
+    if (group) group.push(i)
+    else pieces.set(path, [i])
   }
   for (const group of pieces.values()) {
-    if (!group.every((s) => reuse.has(s.key))) for (const s of group) reuse.delete(s.key)
+    const opened: OpenMember[] = []
+    for (const i of group) {
+      const member = cache.open(segments[i]!.key)
+      if (!member) break
+      opened.push(member)
+    }
+    if (opened.length === group.length) group.forEach((i, n) => (reuse[i] = opened[n]))
+    else for (const member of opened) cache.close(member)
   }
   return reuse
 }
@@ -147,11 +164,5 @@ function changed(path: string): PxpError {
   return new PxpError('INPUT_CHANGED', `${path} changed while the bundle was being built.`, {
     path,
     hint: 'Stop whatever is writing to the plugin tree (a watcher, a running build) and build again.',
-  })
-}
-
-function cacheChanged(): PxpError {
-  return new PxpError('CACHE_CHANGED', 'A cached piece of the bundle disappeared while the bundle was being written.', {
-    hint: 'Another build is probably using the same output directory; build again, and give concurrent builds their own --out.',
   })
 }

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { basename, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { hashGroup, StatCache, type ArtefactGroup } from '../../src/plugin-api.js'
+import { SegmentCache } from '../../plugins/emit-pxp/segment-cache.js'
 import { runCli } from '../helpers/cli.js'
 import { BUNDLE, BUNDLE_DIR, copyPlayground, sha256File, tempDir, write } from '../helpers/fixtures.js'
 
@@ -88,5 +89,57 @@ describe('incremental builds', () => {
     await expect(hashGroup(group, [first.entries[0]!.sha256])).rejects.toMatchObject({ code: 'INPUT_CHANGED', path: file.path })
     // Nothing vouched for: the new content is simply hashed.
     expect((await hashGroup(group)).entries[0]!.sha256).toBe(createHash('sha256').update('export const a = 2\n').digest('hex'))
+  })
+
+  it('keeps the cached segments of every plugin that shares an output directory', async () => {
+    const hello = copyPlayground()
+    const other = copyPlayground()
+    write(other, 'plugin.yaml', readFileSync(join(other, 'plugin.yaml'), 'utf8').replace(/^id: .*$/m, 'id: com.powerx.plugins.other'))
+    // Different binaries: each plugin has members the other does not use.
+    write(hello, 'backend/bin/linux-amd64/engine.so.data', noise(3 * 1024 * 1024, 1))
+    write(other, 'backend/bin/linux-amd64/engine.so.data', noise(3 * 1024 * 1024, 2))
+    const out = tempDir()
+    expect((await runCli([...BUILD, '--out', out], { cwd: hello })).code).toBe(0)
+    expect((await runCli([...BUILD, '--out', out], { cwd: other })).code).toBe(0)
+    // The other plugin's build pruned the cache; hello's unchanged tree still finds every member
+    // (but the leading files', when a signature with a new signing time is among them).
+    expect((await runCli([...BUILD, '--out', out], { cwd: hello })).code).toBe(0)
+    const emit = JSON.parse(readFileSync(join(BUNDLE_DIR(out), 'report.json'), 'utf8')).plugins['emit-pxp']
+    expect(emit.segments).toBeGreaterThan(2)
+    expect(emit.compressedSegments).toBeLessThanOrEqual(1)
+    expect(emit.reusedSegments + emit.compressedSegments).toBe(emit.segments)
+  })
+
+  it('lets concurrent builds that prune each other\'s segments finish with the bytes of cold builds', async () => {
+    // Two versions of one plugin into one output directory: each build's prune drops what the
+    // other is copying, since both keep the list of the same plugin and target.
+    const trees = ['1.2.0', '1.3.0'].map((version) => {
+      const root = copyPlayground()
+      write(root, 'plugin.yaml', readFileSync(join(root, 'plugin.yaml'), 'utf8').replace(/^version: .*$/m, `version: ${version}`))
+      return { root, version }
+    })
+    const out = tempDir()
+    for (let round = 0; round < 4; round++) {
+      // Each round one tree keeps its big binary (its pieces come from the cache) and the other gets a new one.
+      write(trees[round % 2]!.root, 'backend/bin/linux-amd64/engine.so.data', noise(4 * 1024 * 1024, 100 + round))
+      const runs = await Promise.all(trees.map((t) => runCli([...BUILD, '--out', out], { cwd: t.root })))
+      expect(runs.map((r) => r.code)).toEqual([0, 0])
+    }
+    for (const tree of trees) {
+      const cold = tempDir()
+      expect((await runCli([...BUILD, '--out', cold], { cwd: tree.root, env: { PXP_NO_CACHE: '1' } })).code).toBe(0)
+      expect(sha256File(BUNDLE(out, 'linux-amd64', 'com.powerx.plugins.hello', tree.version))).toBe(sha256File(BUNDLE(cold, 'linux-amd64', 'com.powerx.plugins.hello', tree.version)))
+    }
+  })
+
+  it('keeps a cached member it opened readable when a concurrent prune deletes it', () => {
+    const cache = new SegmentCache(tempDir())
+    const member = Buffer.from('a gzip member')
+    writeFileSync(join(cache.dir, 'k1.gz'), member)
+    const held = cache.open('k1')!
+    cache.prune('com.example.other-linux-amd64', new Set()) // another build, using nothing of ours
+    expect(cache.has('k1')).toBe(false)
+    expect(Buffer.from(cache.readOpen(held, Buffer.alloc(64)))).toEqual(member)
+    expect(cache.open('k1')).toBeUndefined()
   })
 })
