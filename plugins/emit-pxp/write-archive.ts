@@ -14,6 +14,12 @@ import type { OpenMember, SegmentCache } from './segment-cache.js'
 
 export interface WriteResult { sha256: string; size: number; reused: number; compressed: number }
 
+/**
+ * Cached pieces held open at once: 512 MiB of big files, well inside the usual limit of 1,024 open
+ * files. Beyond it, big files are compressed again rather than risking EMFILE elsewhere.
+ */
+const MAX_HELD_OPEN = 512
+
 /** A member to write: a cached one (held open, or looked up at its turn), or one still compressing. */
 type Slot = { segment: Segment; cached?: OpenMember | 'lookup'; member?: Promise<Buffer> }
 
@@ -106,15 +112,21 @@ function reusableSegments(segments: Segment[], cache: SegmentCache | undefined):
     if (group) group.push(i)
     else pieces.set(path, [i])
   }
+  let held = 0
   for (const group of pieces.values()) {
+    if (held + group.length > MAX_HELD_OPEN) continue
     const opened: OpenMember[] = []
     for (const i of group) {
       const member = cache.open(segments[i]!.key)
       if (!member) break
       opened.push(member)
     }
-    if (opened.length === group.length) group.forEach((i, n) => (reuse[i] = opened[n]))
-    else for (const member of opened) cache.close(member)
+    if (opened.length === group.length) {
+      group.forEach((i, n) => (reuse[i] = opened[n]))
+      held += opened.length
+    } else {
+      for (const member of opened) cache.close(member)
+    }
   }
   return reuse
 }
