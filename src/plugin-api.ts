@@ -14,7 +14,7 @@ export { hashFile, hashGroup, fileChunks, type ArtefactGroup, type ArtefactDiges
 export { archiveOrder, LEADING_ENTRIES, type ArchiveEntry, INTEGRITY_FILE, SIGNATURE_FILE, MANIFEST_FILE, DESCRIPTOR_FILE, REPORT_FILE } from './bundle/layout.js'
 export { unsafePathReason } from './bundle/paths.js'
 export { StatCache, type StatSignature } from './bundle/stat-cache.js'
-export { readChunks, readInto, readIntoSync } from './bundle/read.js'
+export { readChunks, readFdSync, readInto, readIntoSync } from './bundle/read.js'
 export { redactText, redactValue } from './redact.js'
 export { toolName, toolVersion } from './version.js'
 // Transfer toolkit shared by the built-in uploaders and open to third-party ones (retry, progress, keys, S3 engine).

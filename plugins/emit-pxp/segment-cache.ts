@@ -9,10 +9,10 @@
  * open from the moment it decides to reuse them: an open file stays readable after a concurrent
  * prune unlinks it.
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { readIntoSync } from '../../src/plugin-api.js'
+import { readFdSync, readIntoSync } from '../../src/plugin-api.js'
 
 /** A cached member held open until it is copied. */
 export interface OpenMember { fd: number; size: number }
@@ -64,9 +64,7 @@ export class SegmentCache {
   readOpen(member: OpenMember, scratch: Buffer): Buffer {
     const target = member.size <= scratch.length ? scratch : Buffer.allocUnsafe(member.size)
     try {
-      let done = 0
-      for (let n; done < member.size && (n = readSync(member.fd, target, done, member.size - done, done)) > 0; ) done += n
-      return target.subarray(0, done)
+      return target.subarray(0, readFdSync(member.fd, target, 0, 0, member.size))
     } finally {
       this.close(member)
     }

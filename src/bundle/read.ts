@@ -89,14 +89,19 @@ export function readWholeSync(path: string, scratch: Buffer, onChunk: (chunk: Bu
 export function readIntoSync(path: string, target: Buffer, offset: number, start: number, length: number): number {
   const fd = openSync(path, 'r')
   try {
-    let done = 0
-    while (done < length) {
-      const bytesRead = readSync(fd, target, offset + done, length - done, start + done)
-      if (bytesRead === 0) break
-      done += bytesRead
-    }
-    return done
+    return readFdSync(fd, target, offset, start, length)
   } finally {
     closeSync(fd)
   }
+}
+
+/** `readIntoSync` on a file the caller holds open. */
+export function readFdSync(fd: number, target: Buffer, offset: number, start: number, length: number): number {
+  let done = 0
+  while (done < length) {
+    const bytesRead = readSync(fd, target, offset + done, length - done, start + done)
+    if (bytesRead === 0) break
+    done += bytesRead
+  }
+  return done
 }
