@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { repoRoot, runCli } from '../helpers/cli.js'
+import { runCli } from '../helpers/cli.js'
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js'
 import { BUNDLE, BUNDLE_DIR, copyPlayground, sha256File } from '../helpers/fixtures.js'
 import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from '../helpers/s3-server.js'
@@ -20,18 +20,11 @@ afterAll(async () => {
   await s3?.close()
 })
 
-/** Transitional: see s3-resume.test.ts — list the built-in uploaders until the default preset does. */
-function plugins(...names: string[]): string[] {
-  const preset = readFileSync(join(repoRoot, 'presets/default/index.ts'), 'utf8')
-  return names.filter((n) => !preset.includes(n)).map((n) => join(repoRoot, `dist/plugins/${n}/index.js`))
-}
-
 describe('pxp build with artifact stores', () => {
   it('uploads bundle and sidecars to every store and records the receipts in report.json', async () => {
     const root = copyPlayground()
     writeFileSync(join(root, 'px-plugin.config.json'), JSON.stringify({
       artifactStore: [{ type: 's3', bucket: s3.bucket, prefix: 'offline' }, { type: 'fs', dir: './nas' }],
-      plugins: plugins('uploader-s3', 'uploader-fs'),
     }))
     const env = { PX_ARTIFACT_STORE_ENDPOINT: proxy.url, PX_ARTIFACT_STORE_ACCESS_KEY: 'S3RVER', PX_ARTIFACT_STORE_SECRET: 'S3RVER' }
     const run = await runCli(['build', '--no-install', '--os', 'linux', '--arch', 'amd64', '--json', '--cwd', root], { env })

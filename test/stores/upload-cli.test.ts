@@ -3,14 +3,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../helpers/cli.js'
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js'
 import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from '../helpers/s3-server.js'
 import { makeBundle } from '../helpers/store-fixtures.js'
 
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 let s3: S3Server
 let proxy: FaultProxy
 let work: string
@@ -26,17 +24,11 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true })
 })
 
-/** Transitional: see s3-resume.test.ts — list the built-in uploaders until the default preset does. */
-function plugins(name: string): string[] {
-  const preset = readFileSync(join(repoRoot, 'presets/default/index.ts'), 'utf8')
-  return preset.includes(name) ? [] : [join(repoRoot, `dist/plugins/${name}/index.js`)]
-}
-
 describe('pxp upload', () => {
   it('fails with STORE_AUTH and exit 1 on a wrong secret, and the secret appears nowhere', async () => {
     const dir = join(work, 'auth')
     const fake = await makeBundle(join(dir, 'dist'), 6 * 1024 * 1024)
-    await writeFile(join(dir, 'px-plugin.config.json'), JSON.stringify({ artifactStore: { type: 's3', bucket: s3.bucket, partSizeMB: 5 }, plugins: plugins('uploader-s3') }))
+    await writeFile(join(dir, 'px-plugin.config.json'), JSON.stringify({ artifactStore: { type: 's3', bucket: s3.bucket, partSizeMB: 5 } }))
     const secret = 'not-the-secret-Hk29xLq7'
     const token = 'session-token-Pq81mZz0'
     const env = { PX_ARTIFACT_STORE_ENDPOINT: proxy.url, PX_ARTIFACT_STORE_ACCESS_KEY: 'S3RVER', PX_ARTIFACT_STORE_SECRET: secret, PX_ARTIFACT_STORE_SESSION_TOKEN: token }
@@ -60,7 +52,7 @@ describe('pxp upload', () => {
   it('uploads to a directory store and reports receipts as JSON', async () => {
     const dir = join(work, 'fs')
     const fake = await makeBundle(join(dir, 'dist'), 200_000)
-    await writeFile(join(dir, 'px-plugin.config.json'), JSON.stringify({ artifactStore: { type: 'fs', dir: './nas' }, plugins: plugins('uploader-fs') }))
+    await writeFile(join(dir, 'px-plugin.config.json'), JSON.stringify({ artifactStore: { type: 'fs', dir: './nas' } }))
     const run = await runCli(['upload', fake.bundle.path, '--cwd', dir, '--json'])
     expect(run.code, run.stderr).toBe(0)
     expect(run.json).toMatchObject({ ok: true, sha256: fake.bundle.sha256, size: 200_000 })
