@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { createDetachedSignedData, keyObjectSigner, loadPrivateKeyPem, parsePemCertificates, verifyDetachedSignedData } from '../../src/crypto/index.js'
+import { createDetachedSignedData, keyObjectSigner, loadPrivateKeyPem, parsePemCertificates, verifyDetachedSignedData } from '../../src/plugin-api.js'
 import { PxpError } from '../../src/errors.js'
 import { opensslStatus, Pki, type KeyKind } from '../helpers/openssl.js'
 

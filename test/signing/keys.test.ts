@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { certificateInfo, keyMatchesCertificate, loadPkcs12, loadPrivateKeyPem, parsePemCertificates } from '../../src/crypto/index.js'
+import { certificateInfo, keyMatchesCertificate, loadPkcs12, loadPrivateKeyPem, parsePemCertificates } from '../../src/plugin-api.js'
 import { PxpError } from '../../src/errors.js'
 import { openssl, Pki } from '../helpers/openssl.js'
 

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import signerPem from '../../plugins/signer-pem/index.js'
-import { verifyDetachedSignedData, parsePemCertificates } from '../../src/crypto/index.js'
+import { verifyDetachedSignedData, parsePemCertificates } from '../../src/plugin-api.js'
 import { PxpError } from '../../src/errors.js'
 import type { PluginContext, PxpPlugin, ResolvedConfig, SignerIdentity } from '../../src/plugin-api.js'
 import { openssl, opensslStatus, Pki } from '../helpers/openssl.js'

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { runCli, repoRoot } from '../helpers/cli.js'
 import { copyPlayground, tempDir } from '../helpers/fixtures.js'
-import { createDetachedSignedData, keyObjectSigner, loadPrivateKeyPem, parsePemCertificates } from '../../src/crypto/index.js'
+import { createDetachedSignedData, keyObjectSigner, loadPrivateKeyPem, parsePemCertificates } from '../../src/plugin-api.js'
 import { bundleEntries, writeTarGz } from '../helpers/bundle.js'
 import { opensslStatus } from '../helpers/openssl.js'
 
