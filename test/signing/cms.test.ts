@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createDetachedSignedData, keyObjectSigner, loadPrivateKeyPem, parsePemCertificates, verifyDetachedSignedData } from '../../src/plugin-api.js'
-import { PxpError } from '../../src/errors.js'
+import { codeOf } from '../helpers/errors.js'
 import { opensslStatus, Pki, type KeyKind } from '../helpers/openssl.js'
 
 const INTEGRITY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  README.md\n'
@@ -13,16 +13,6 @@ async function signWithPxp(pki: Pki, leaf: string, extra: string[] = []): Promis
 }
 
 const roots = (pki: Pki, ...names: string[]) => names.flatMap((n) => parsePemCertificates(readFileSync(pki.path(`${n}.pem`), 'utf8')))
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise
-  } catch (error) {
-    if (error instanceof PxpError) return error.code
-    throw error
-  }
-  return 'OK'
-}
 
 describe.each<KeyKind>(['rsa', 'ec'])('CMS with %s keys, OpenSSL as the peer', (kind) => {
   const pki = new Pki()

@@ -1,20 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { certificateInfo, keyMatchesCertificate, loadPkcs12, loadPrivateKeyPem, parsePemCertificates } from '../../src/plugin-api.js'
-import { PxpError } from '../../src/errors.js'
+import { codeOfSync } from '../helpers/errors.js'
 import { openssl, Pki } from '../helpers/openssl.js'
 
 const PASS = 'correct horse battery'
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (error) {
-    if (error instanceof PxpError) return error.code
-    throw error
-  }
-  return 'OK'
-}
 
 describe('private key formats (made by OpenSSL)', () => {
   const pki = new Pki()
@@ -54,8 +44,8 @@ describe('private key formats (made by OpenSSL)', () => {
     ['rsa-legacy-enc.key', 'rsa'],
   ])('reads encrypted %s with the passphrase, refuses a wrong or missing one', (file, certName) => {
     expect(keyMatchesCertificate(load(file, PASS), cert(certName))).toBe(true)
-    expect(codeOf(() => load(file, 'wrong passphrase'))).toBe('KEY_PASSPHRASE')
-    expect(codeOf(() => load(file))).toBe('KEY_PASSPHRASE')
+    expect(codeOfSync(() => load(file, 'wrong passphrase'))).toBe('KEY_PASSPHRASE')
+    expect(codeOfSync(() => load(file))).toBe('KEY_PASSPHRASE')
   })
 
   it.each(['rsa', 'ec'])('unpacks a %s PKCS#12 bundle (OpenSSL 3 defaults: AES + PBKDF2)', (name) => {
@@ -64,14 +54,14 @@ describe('private key formats (made by OpenSSL)', () => {
       expect.arrayContaining([certificateInfo(cert(name)).fingerprint, certificateInfo(cert('root')).fingerprint]),
     )
     expect(keyMatchesCertificate(p12.key, cert(name))).toBe(true)
-    expect(codeOf(() => loadPkcs12(pki.read(`${name}.p12`), { file: `${name}.p12`, passphrase: 'nope' }))).toBe('KEY_PASSPHRASE')
+    expect(codeOfSync(() => loadPkcs12(pki.read(`${name}.p12`), { file: `${name}.p12`, passphrase: 'nope' }))).toBe('KEY_PASSPHRASE')
   })
 
   it('refuses weak or unsupported keys', () => {
-    expect(codeOf(() => load('small.key'))).toBe('KEY_UNSUPPORTED')
-    expect(codeOf(() => load('p384.key'))).toBe('KEY_UNSUPPORTED')
-    expect(codeOf(() => load('ed.key'))).toBe('KEY_UNSUPPORTED')
-    expect(codeOf(() => load('rsa.pem'))).toBe('KEY_UNSUPPORTED')
+    expect(codeOfSync(() => load('small.key'))).toBe('KEY_UNSUPPORTED')
+    expect(codeOfSync(() => load('p384.key'))).toBe('KEY_UNSUPPORTED')
+    expect(codeOfSync(() => load('ed.key'))).toBe('KEY_UNSUPPORTED')
+    expect(codeOfSync(() => load('rsa.pem'))).toBe('KEY_UNSUPPORTED')
   })
 
   it('detects a key that does not belong to the certificate', () => {

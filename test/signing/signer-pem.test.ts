@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import signerPem from '../../plugins/signer-pem/index.js'
 import { verifyDetachedSignedData, parsePemCertificates } from '../../src/plugin-api.js'
 import { PxpError } from '../../src/errors.js'
+import { codeOf } from '../helpers/errors.js'
 import type { PluginContext, PxpPlugin, ResolvedConfig, SignerIdentity } from '../../src/plugin-api.js'
 import { openssl, opensslStatus, Pki } from '../helpers/openssl.js'
 
@@ -29,16 +30,6 @@ function context(signer: Record<string, unknown>, warnDays = 14) {
 
 type Hook<T> = (this: PluginContext, ...args: any[]) => Promise<T>
 const resolveSigner = (plugin: PxpPlugin, ctx: PluginContext) => (plugin.resolveSigner as Hook<SignerIdentity>).call(ctx, ctx.config.signer as never)
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise
-  } catch (error) {
-    if (error instanceof PxpError) return error.code
-    throw error
-  }
-  return 'OK'
-}
 
 describe('signer-pem plugin', () => {
   const pki = new Pki()
