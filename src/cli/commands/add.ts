@@ -16,8 +16,6 @@ interface AddFlags {
   json?: boolean
 }
 
-const display = displayPath
-
 const command: CliCommand = {
   register(cli: CAC, setExit) {
     cli
@@ -37,7 +35,7 @@ const command: CliCommand = {
         const result = await addToConfig({ cwd: resolve(flags.cwd ?? '.'), name: name ?? '', install: flags.install !== false, as: flags.as as 'plugin' | 'preset' | undefined })
         if (flags.json) printJson({ ok: true, ...result })
         else {
-          const file = display(result.configFile)
+          const file = displayPath(result.configFile)
           if (result.change === 'unchanged') consola.info(`${name} is already in ${file}; nothing changed.`)
           else consola.success(`${result.created ? 'Created' : 'Updated'} ${file}: ${result.change}${result.installed ? ` (installed ${name})` : ''}.`)
         }

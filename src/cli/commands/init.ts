@@ -95,8 +95,6 @@ async function ask(layout: DetectedLayout, answers: InitAnswers, flags: InitFlag
   }
 }
 
-const display = displayPath
-
 const command: CliCommand = {
   register(cli: CAC, setExit) {
     cli
@@ -116,7 +114,7 @@ const command: CliCommand = {
         if (flags.json) {
           printJson({ ok: true, configFile: result.configFile, targets, preset: result.answers.preset ?? null, adminUi: result.layout.adminUi ?? null, contracts: result.layout.contracts, assets: result.layout.assets })
         } else {
-          consola.success(`Wrote ${display(result.configFile)} (targets ${targets.join(', ')}${result.answers.preset ? `, preset ${result.answers.preset}` : ''}).`)
+          consola.success(`Wrote ${displayPath(result.configFile)} (targets ${targets.join(', ')}${result.answers.preset ? `, preset ${result.answers.preset}` : ''}).`)
           consola.info('Next: `pxp build`. Add plugins or presets with `pxp add <name>`.')
         }
         setExit(0)
