@@ -9,10 +9,10 @@
  * open from the moment it decides to reuse them: an open file stays readable after a concurrent
  * prune unlinks it.
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { readFdSync, readIntoSync } from '../../src/plugin-api.js'
+import { readFdSync } from '../../src/plugin-api.js'
 
 /** A cached member held open until it is copied. */
 export interface OpenMember { fd: number; size: number }
@@ -38,15 +38,8 @@ export class SegmentCache {
    * reused buffer leaves no garbage). Undefined when it is gone.
    */
   read(key: string, scratch: Buffer): Buffer | undefined {
-    const path = this.path(key)
-    const size = statSync(path, { throwIfNoEntry: false })?.size
-    if (size === undefined) return undefined
-    const target = size <= scratch.length ? scratch : Buffer.allocUnsafe(size)
-    try {
-      return readIntoSync(path, target, 0, 0, size) === size ? target.subarray(0, size) : undefined
-    } catch {
-      return undefined // removed between the stat and the read
-    }
+    const member = this.open(key)
+    return member && this.readOpen(member, scratch)
   }
 
   /** Opens a member so that it stays readable whatever happens to the cache; undefined when it is not there. */

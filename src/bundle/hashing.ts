@@ -76,27 +76,23 @@ export async function hashGroup(group: ArtefactGroup, known: ReadonlyArray<strin
   const scratch = Buffer.allocUnsafe(SMALL_FILE)
   for (const [i, file] of group.files.entries()) {
     groupHash.update(file.path.slice(prefix.length), 'utf8')
-    let size = 0
     // Most of an admin UI: blocking reads into one buffer, no generator round trips per file.
-    if (file.source && file.size < SMALL_FILE) {
-      const trusted = file.stat ? known[i] : undefined
-      const fileHash = trusted ? undefined : createHash('sha256')
-      const after = readWholeSync(file.source, scratch, (chunk) => {
-        fileHash?.update(chunk)
-        groupHash.update(chunk)
-        size += chunk.length
-      })
-      if (trusted && StatCache.signatureOf(after).sig !== file.stat!.sig) throw changedWhileHashing(file.path)
-      entries.push({ path: file.path, sha256: trusted ?? fileHash!.digest('hex'), size })
-    } else {
-      const fileHash = createHash('sha256')
-      for await (const chunk of fileChunks(file)) {
-        fileHash.update(chunk)
-        groupHash.update(chunk)
-        size += chunk.length
-      }
-      entries.push({ path: file.path, sha256: fileHash.digest('hex'), size })
+    const small = file.source !== undefined && file.size < SMALL_FILE
+    const trusted = small && file.stat ? known[i] : undefined
+    const fileHash = trusted ? undefined : createHash('sha256')
+    let size = 0
+    const take = (chunk: Buffer) => {
+      fileHash?.update(chunk)
+      groupHash.update(chunk)
+      size += chunk.length
     }
+    if (small) {
+      const after = readWholeSync(file.source!, scratch, take)
+      if (trusted && StatCache.signatureOf(after).sig !== file.stat!.sig) throw changedWhileHashing(file.path)
+    } else {
+      for await (const chunk of fileChunks(file)) take(chunk)
+    }
+    entries.push({ path: file.path, sha256: trusted ?? fileHash!.digest('hex'), size })
     total += size
   }
   return { digest: { path: group.path, hash: groupHash.digest('hex'), size_bytes: total, files: group.files.length }, entries }
