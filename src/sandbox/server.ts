@@ -546,7 +546,8 @@ export async function startSandbox(settings: SandboxSettings): Promise<SandboxHa
         await sandbox.waitIdle(5000)
         await sandbox.close()
         server.closeAllConnections()
-        await closed
+        // Bounded: a connection the server no longer tracks must not hold up the shutdown.
+        await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())])
       })()
       return closing
     },

@@ -125,6 +125,12 @@ export async function sandboxCommand(flags: SandboxFlags): Promise<number> {
   await stopped
   consola.info('Stopping the sandbox and its plugins…')
   await handle.close()
+  // Everything the sandbox owns is closed now. Whatever still holds the event loop (a stray socket
+  // or timer) must not keep a stopped server alive: name it for whoever debugs it, then exit.
+  setTimeout(() => {
+    process.stderr.write(`pxp sandbox: still open after shutdown: ${process.getActiveResourcesInfo().join(', ') || 'nothing'}; exiting.\n`)
+    process.exit(exitCode)
+  }, 2000).unref()
   return exitCode
 }
 
