@@ -91,6 +91,34 @@ describe('incremental builds', () => {
     expect((await hashGroup(group)).entries[0]!.sha256).toBe(createHash('sha256').update('export const a = 2\n').digest('hex'))
   })
 
+  it('resumes an artefact digest after the unchanged files of the previous build in this process', async () => {
+    const root = tempDir()
+    const names = Array.from({ length: 12 }, (_, i) => `a${String(i).padStart(2, '0')}.js`)
+    const contents = names.map((_, i) => noise(200 * 1024, 100 + i))
+    const source = (name: string) => join(root, name)
+    names.forEach((name, i) => writeFileSync(source(name), contents[i]!))
+    const groupOf = () => ({ key: 'assets', path: '.', files: names.map((name) => ({ path: name, source: source(name), mode: 0o644, role: 'asset' as const, size: 200 * 1024, stat: StatCache.signature(source(name))! })) })
+    // The artefact digest of pxp-format.md, computed independently: path bytes then content, in order.
+    const reference = () => names.reduce((h, name, i) => h.update(name).update(contents[i]!), createHash('sha256')).digest('hex')
+
+    const first = await hashGroup(groupOf())
+    expect(first.digest.hash).toBe(reference())
+
+    // The last file changes; the stat cache vouches for the other eleven digests.
+    contents[11] = noise(200 * 1024, 999)
+    writeFileSync(source(names[11]!), contents[11])
+    const known = first.entries.map((e, i) => (i === 11 ? undefined : e.sha256))
+    // Files before the resume point are not read again: with the first one gone, the build still passes.
+    rmSync(source(names[0]!))
+    const second = await hashGroup(groupOf(), known)
+    expect(second.digest.hash).toBe(reference())
+    expect(second.entries[11]!.sha256).toBe(createHash('sha256').update(contents[11]!).digest('hex'))
+    expect(second.entries.slice(0, 11)).toEqual(first.entries.slice(0, 11))
+
+    // When the first file is not vouched for, there is nothing to resume: it is read (and is gone).
+    await expect(hashGroup(groupOf(), [undefined, ...known.slice(1)])).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+
   it('keeps the cached segments of every plugin that shares an output directory', async () => {
     const hello = copyPlayground()
     const other = copyPlayground()
