@@ -1,6 +1,7 @@
 // npm run bench: pxp against baseline tools on the same data, in one run, on this machine.
 // Prints medians of several runs, ratios and peak RSS; writes bench/results.json.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -50,7 +51,7 @@ const keys = join(scratch, 'keys')
 if (!existsSync(join(keys, 'dev-signing.pem'))) pxp(['keys', 'dev', '--out', keys])
 const sign = ['--sign', join(keys, 'dev-signing.pem'), '--key', join(keys, 'dev-signing.key')]
 
-function benchFixture(name, shape) {
+async function benchFixture(name, shape) {
   console.error(`\n== ${name}: generating fixture…`)
   const dir = makeFixture(join(work, name), shape)
   const sizeMiB = Number(spawnSync('du', ['-sm', '--exclude=.complete', dir], { encoding: 'utf8' }).stdout.split('\t')[0])
@@ -82,6 +83,8 @@ function benchFixture(name, shape) {
     spawnSync('sleep', ['1.1'])
     return pxp([...base, '--out', warmOut])
   })
+  console.error('   the same edits under pxp build --watch…')
+  const watched = await watchRebuilds([...base, '--out', warmOut], changed)
   writeFileSync(changed, original)
 
   const bundle = join(out, 'com.powerx.plugins.hello/1.2.0/linux-amd64/com.powerx.plugins.hello-1.2.0-linux-amd64.pxp')
@@ -92,15 +95,52 @@ function benchFixture(name, shape) {
 
   return {
     fixture: { name, inputMiB: sizeMiB, bundleMiB: Number(bundleMiB.toFixed(1)) },
-    ms: { coldBuild: cold.ms, tarGzPipeline: tarGz.ms, tarPigzPipeline: tarPigz.ms, incrementalBuild: incremental.ms, verify: verify.ms, gunzipSha256: gunzip.ms },
-    peakRssMiB: { coldBuild: cold.rssMiB, incrementalBuild: incremental.rssMiB, verify: verify.rssMiB },
+    ms: { coldBuild: cold.ms, tarGzPipeline: tarGz.ms, tarPigzPipeline: tarPigz.ms, incrementalBuild: incremental.ms, watchRebuild: watched.ms, watchRebuildBuildOnly: watched.buildMs, verify: verify.ms, gunzipSha256: gunzip.ms },
+    peakRssMiB: { coldBuild: cold.rssMiB, incrementalBuild: incremental.rssMiB, watch: watched.rssMiB, verify: verify.rssMiB },
     ratios: {
       coldVsPigz: cold.ms / tarPigz.ms,
       coldVsTarGz: cold.ms / tarGz.ms,
       incrementalVsCold: incremental.ms / cold.ms,
+      watchRebuildVsCold: watched.ms / cold.ms,
       verifyVsGunzip: verify.ms / gunzip.ms,
     },
   }
+}
+
+/**
+ * `pxp build --watch`: the same one-file edits, timed from the write to the rebuilt bundle's JSON
+ * line (change detection and the quiet period included), plus the build's own duration.
+ */
+async function watchRebuilds(args, changed) {
+  const rssFile = join(scratch, 'rss-watch')
+  const child = spawn(process.execPath, [join(here, 'measure.mjs'), ...args, '--watch', '--json'], {
+    env: { ...process.env, CI: '1', NO_COLOR: '1', PXP_BENCH_RSS_FILE: rssFile },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  })
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  const next = async () => {
+    const { value, done } = await lines.next()
+    if (done) throw new Error('pxp build --watch ended early')
+    const build = JSON.parse(value)
+    if (!build.ok) throw new Error(`pxp build --watch: ${JSON.stringify(build.errors ?? build.error)}`)
+    return build
+  }
+  await next()
+  const latency = []
+  const buildMs = []
+  for (let i = 0; i < RUNS; i++) {
+    // A pause between edits, as between a developer's saves.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const start = performance.now()
+    appendFileSync(changed, `\n// watched edit ${i}\n`)
+    const build = await next()
+    latency.push(performance.now() - start)
+    buildMs.push(build.durationMs)
+  }
+  const exited = new Promise((resolve) => child.on('close', resolve))
+  child.kill('SIGINT')
+  await exited
+  return { ms: median(latency), buildMs: median(buildMs), rssMiB: Number(readFileSync(rssFile, 'utf8')) / 1024 }
 }
 
 /** Playground install into the embedded sandbox: the whole `pxp install` command, server already up. */
@@ -153,13 +193,13 @@ const results = {
   machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, zlib: process.versions.zlib },
   runs: RUNS,
   fixtures: [
-    benchFixture('realistic-170', { binaryMiB: 60 }),
-    benchFixture('large-225', { binaryMiB: 90 }),
+    await benchFixture('realistic-170', { binaryMiB: 60 }),
+    await benchFixture('large-225', { binaryMiB: 90 }),
   ],
   sandboxInstall: await benchSandboxInstall(),
 }
 
-const targets = { coldVsPigz: 1.0, coldVsTarGz: 0.5, incrementalVsCold: 0.15, verifyVsGunzip: 1.5 }
+const targets = { coldVsPigz: 1.0, coldVsTarGz: 0.5, incrementalVsCold: 0.15, watchRebuildVsCold: 0.15, verifyVsGunzip: 1.5 }
 console.log(`\npxp benchmark — ${results.machine.cores} cores, ${results.machine.cpu}, Node ${process.version}, medians of ${RUNS} runs`)
 for (const f of results.fixtures) {
   console.log(`\n${f.fixture.name}: ${f.fixture.inputMiB} MiB in, ${f.fixture.bundleMiB} MiB bundle`)
@@ -168,6 +208,8 @@ for (const f of results.fixtures) {
   row('tar -czf + sha256sum', f.ms.tarGzPipeline)
   row('tar | pigz + sha256sum', f.ms.tarPigzPipeline)
   row('pxp build (one small file changed)', f.ms.incrementalBuild)
+  row('same edit under --watch, edit → bundle', f.ms.watchRebuild)
+  row('  of which the rebuild itself', f.ms.watchRebuildBuildOnly)
   row('pxp verify', f.ms.verify)
   row('gzip -dc | sha256sum', f.ms.gunzipSha256)
   for (const [key, value] of Object.entries(f.ratios)) {

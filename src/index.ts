@@ -3,6 +3,7 @@
  */
 export * from './plugin-api.js'
 export { build, type BuildOptions, type BuildResult } from './pipeline/run.js'
+export { watch, type WatchOptions, type WatchEvent, type Watcher } from './pipeline/watch.js'
 export { loadConfig, type LoadConfigOptions, type LoadedConfig } from './config/load.js'
 export { parseDescriptor, validateDescriptor, type Descriptor, type ValidDescriptor } from './descriptor/index.js'
 export { verifyAuditLog, AuditLog } from './report/audit-log.js'

@@ -8,6 +8,11 @@ export function printJson(document: unknown): void {
   process.stdout.write(redactText(JSON.stringify(document, null, 2)) + '\n')
 }
 
+/** One JSON document on one line: a stream of them (watch mode) reads as JSON Lines. */
+export function printJsonLine(document: unknown): void {
+  process.stdout.write(redactText(JSON.stringify(document)) + '\n')
+}
+
 /** Reports an error the cli.md way and returns the exit code. */
 export function failure(error: unknown, json: boolean): number {
   const pxpError = normaliseCliError(error)

@@ -200,7 +200,8 @@ async function resolveFileLayer(source: string, fromDir: string, envName: string
   if (!existsSync(file)) {
     throw configError('CONFIG_EXTENDS_NOT_FOUND', `The config layer ${file} named in \`extends\` does not exist.`, { file, keyPath: 'extends', hint: 'Fix the path; it resolves against the file that extends it.' })
   }
-  const jiti = createJiti(dirname(file) + '/', { interopDefault: true, alias: pxpAlias() })
+  // Loaded afresh each time, like c12's own layers: `pxp build --watch` reloads the config on change.
+  const jiti = createJiti(dirname(file) + '/', { interopDefault: true, moduleCache: false, alias: pxpAlias() })
   let config = (await jiti.import(file, { default: true })) as Record<string, any>
   if (typeof config === 'function') config = await (config as () => Record<string, any>)()
   if (isPresetLike(config)) return presetLayer(file, dirname(file))

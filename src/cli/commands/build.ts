@@ -3,10 +3,12 @@
  */
 import { resolve } from 'node:path'
 import type { CAC } from 'cac'
-import type { BuildResult } from '../../pipeline/run.js'
+import type { BuildOptions, BuildResult } from '../../pipeline/run.js'
+import type { WatchEvent } from '../../pipeline/watch.js'
 import { PxpError } from '../../errors.js'
 import type { UserConfig } from '../../config/types.js'
-import { failure, printJson } from '../output.js'
+import { consola } from 'consola'
+import { displayPath, failure, printJson, printJsonLine } from '../output.js'
 import { verifyCommand } from './verify.js'
 import { uploadOverrides } from '../../transfer/options.js'
 import type { CliCommand } from './index.js'
@@ -30,6 +32,7 @@ export interface BuildFlags {
   env?: string
   json?: boolean
   verify?: string
+  watch?: boolean
 }
 
 /** Flags that set config keys become the highest config layer; paths resolve against the shell's cwd. */
@@ -73,37 +76,87 @@ export function lastValues<T extends object>(flags: T): T {
   return Object.fromEntries(Object.entries(flags).map(([k, v]) => [k, Array.isArray(v) && k !== '--' ? v[v.length - 1] : v])) as T
 }
 
+function buildOptions(flags: BuildFlags): BuildOptions {
+  return {
+    cwd: flags.cwd ? resolve(flags.cwd) : process.cwd(),
+    configFile: flags.config,
+    overrides: flagsToOverrides(flags),
+    os: flags.os,
+    arch: flags.arch,
+    upload: flags.upload !== false,
+    install: flags.install !== false,
+    approval: flags.approval,
+    resume: flags.resume === true,
+    envName: flags.env,
+  }
+}
+
+/** The exit code of a finished build, printing its errors the cli.md way. */
+function report(result: BuildResult, json: boolean): number {
+  if (result.ok) return 0
+  if (!json) for (const { target, error } of result.errors) failure(Object.assign(error, { message: `${target}: ${error.message}` }), false)
+  return result.errors[0]!.error.exitCode
+}
+
 async function runBuild(input: BuildFlags): Promise<number> {
   const flags = lastValues(input)
   if (flags.target && flags.target !== 'offline') {
     throw new PxpError('USAGE', `Unknown --target "${flags.target}".`, { exitCode: 2, hint: 'The only target is "offline".' })
   }
+  if (flags.watch) return runWatch(flags)
   const controller = new AbortController()
   const onSigint = () => controller.abort(new PxpError('INTERRUPTED', 'Interrupted (Ctrl-C).', { hint: 'Outputs from earlier runs are untouched.' }))
   process.once('SIGINT', onSigint)
   try {
     const { build } = await import('../../pipeline/run.js')
-    const result = await build({
-      cwd: flags.cwd ? resolve(flags.cwd) : process.cwd(),
-      configFile: flags.config,
-      overrides: flagsToOverrides(flags),
-      os: flags.os,
-      arch: flags.arch,
-      upload: flags.upload !== false,
-      install: flags.install !== false,
-      approval: flags.approval,
-      resume: flags.resume === true,
-      envName: flags.env,
-      signal: controller.signal,
-    })
+    const result = await build({ ...buildOptions(flags), signal: controller.signal })
     if (flags.json) printJson(buildJson(result))
-    if (result.ok) return 0
-    const first = result.errors[0]!.error
-    if (!flags.json) for (const { target, error } of result.errors) failure(Object.assign(error, { message: `${target}: ${error.message}` }), false)
-    return first.exitCode
+    return report(result, flags.json === true)
   } finally {
     process.off('SIGINT', onSigint)
   }
+}
+
+/**
+ * `--watch`: builds, then rebuilds on every change until Ctrl-C. With `--json`, one JSON document
+ * per build, each on one line. Ends with the exit code of the last build.
+ */
+async function runWatch(flags: BuildFlags): Promise<number> {
+  if (flags.resume) throw new PxpError('USAGE', '--resume and --watch do not go together.', { exitCode: 2, hint: '--resume continues one interrupted run: run it without --watch.' })
+  const { watch } = await import('../../pipeline/watch.js')
+  const json = flags.json === true
+  const options = buildOptions(flags)
+  let code = 0
+  const watcher = watch({
+    ...options,
+    onStart({ changed }) {
+      if (changed.length > 0 && !json) consola.info(`Changed: ${changed.slice(0, 3).join(', ')}${changed.length > 3 ? ` and ${changed.length - 3} more` : ''}; rebuilding`)
+    },
+    onBuild(event: WatchEvent) {
+      if (event.error) {
+        code = event.error.exitCode
+        if (json) printJsonLine({ ok: false, error: event.error.toJSON(), changed: event.changed, durationMs: event.durationMs })
+        else failure(event.error, false)
+      } else {
+        const result = event.result!
+        if (json) printJsonLine({ ...buildJson(result), changed: event.changed, durationMs: event.durationMs })
+        code = report(result, json)
+      }
+      if (!json) consola.info(`${code === 0 ? 'Built' : 'Failed'} in ${event.durationMs} ms. Watching ${displayPath(options.cwd!)} for changes (Ctrl-C to stop).`)
+    },
+  })
+  await new Promise<void>((done) => {
+    const stop = () => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      done()
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+  await watcher.close()
+  if (!json) consola.info('Stopped watching.')
+  return watcher.last ? code : 130
 }
 
 const command: CliCommand = {
@@ -127,10 +180,12 @@ const command: CliCommand = {
         .option('--resume', 'Continue an interrupted run')
         .option('--approval <ref>', 'Approval reference for an unsigned build (PX_CLI_SIGNING=0)')
         .option('--env <name>', 'Config environment for $env keys (default: NODE_ENV or production)')
-        .option('--json', 'Print one JSON document on stdout')
+        .option('--watch', 'Rebuild whenever the plugin tree or the config changes (Ctrl-C to stop)')
+        .option('--json', 'Print one JSON document on stdout (with --watch: one line per build)')
         .example(`pxp ${name}`)
         .example(`pxp ${name} --os linux --arch arm64 --sign cert.pem --key key.pem --json`)
         .example('PX_CLI_SIGNING=0 pxp build --approval CHG-1234 --no-upload')
+        .example(`pxp ${name} --watch --no-upload`)
       if (name === 'dist') {
         command
           .option('--verify <file>', 'Verify a bundle instead of building (same as pxp verify)')
