@@ -21,6 +21,12 @@ export class StatCache {
 
   constructor(cacheDir: string, name: string) {
     this.file = join(cacheDir, `${name}.json`)
+    const mine = lastSaved.get(this.file)
+    lastSaved.delete(this.file) // this instance owns (and changes) those entries now
+    if (mine && StatCache.signature(this.file)?.sig === mine.sig) {
+      this.entries = mine.entries
+      return
+    }
     try {
       this.entries = JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, Entry>
     } catch {
@@ -77,11 +83,22 @@ export class StatCache {
         }
       }
     }
-    if (!this.dirty) return
-    mkdirSync(dirname(this.file), { recursive: true })
-    const tmp = `${this.file}.${process.pid}.tmp`
-    writeFileSync(tmp, JSON.stringify(this.entries))
-    renameSync(tmp, this.file)
-    this.dirty = false
+    if (this.dirty) {
+      mkdirSync(dirname(this.file), { recursive: true })
+      const tmp = `${this.file}.${process.pid}.tmp`
+      writeFileSync(tmp, JSON.stringify(this.entries))
+      renameSync(tmp, this.file)
+      this.dirty = false
+    }
+    const sig = StatCache.signature(this.file)?.sig
+    if (sig) lastSaved.set(this.file, { sig, entries: this.entries })
   }
 }
+
+/**
+ * What this process last saved to each cache file, with the file's stat signature right after:
+ * the next build in the same process (watch mode) takes the entries as they are instead of
+ * parsing its own JSON again. Another writer changes the file's signature (a rename makes a new
+ * inode), and then the file is read as usual.
+ */
+const lastSaved = new Map<string, { sig: string; entries: Record<string, Entry> }>()
