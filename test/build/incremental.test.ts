@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { hashGroup, StatCache, type ArtefactGroup } from '../../src/plugin-api.js'
@@ -117,6 +117,27 @@ describe('incremental builds', () => {
 
     // When the first file is not vouched for, there is nothing to resume: it is read (and is gone).
     await expect(hashGroup(groupOf(), [undefined, ...known.slice(1)])).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+
+  it('reads a stat cache file again when another process replaced it since this one saved it', () => {
+    const dir = tempDir()
+    const source = join(dir, 'app.js')
+    writeFileSync(source, 'export const a = 1\n')
+    const signature = StatCache.signature(source)!
+    // Recorded well after the file's mtime, so the racy-clean rule trusts the entry.
+    const recordedAt = signature.mtimeMs + 5000
+    const mine = new StatCache(dir, 'hashes')
+    mine.setByContent('k', 'mine')
+    mine.save()
+    expect(new StatCache(dir, 'hashes').getByContent('k')).toBe('mine')
+    new StatCache(dir, 'hashes').save() // unchanged: this process still knows the file as it left it
+
+    // Another build (another process) writes the same cache file.
+    writeFileSync(join(dir, 'hashes.json.other.tmp'), JSON.stringify({ k: { sig: 'content', value: 'theirs', recordedAt }, [source]: { sig: signature.sig, value: 'digest', recordedAt } }))
+    renameSync(join(dir, 'hashes.json.other.tmp'), join(dir, 'hashes.json'))
+    const next = new StatCache(dir, 'hashes')
+    expect(next.getByContent('k')).toBe('theirs')
+    expect(next.get(source, source)).toBe('digest')
   })
 
   it('keeps the cached segments of every plugin that shares an output directory', async () => {
