@@ -42,7 +42,7 @@ export interface Watcher {
   close(): Promise<void>
 }
 
-const DEFAULT_DELAY = 30
+const DEFAULT_DELAY = 20
 /** Longer than chokidar's 50 ms window in which it drops repeated change events of one file. */
 const RECHECK_AFTER = 80
 
