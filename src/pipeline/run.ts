@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
-import { join } from 'node:path'
+import { isAbsolute, join } from 'node:path'
 import { createConsola, type ConsolaInstance } from 'consola'
 import { loadConfig, type LoadConfigOptions } from '../config/load.js'
 import { PxpError, toPxpError } from '../errors.js'
@@ -14,6 +14,7 @@ import { AuditLog } from '../report/audit-log.js'
 import { DistLog } from '../report/dist-log.js'
 import { redactText } from '../redact.js'
 import type { TargetConfig, TargetResult } from '../plugin-api.js'
+import type { ResolvedConfig } from '../config/types.js'
 import { createContextFactory, type RunState, type TargetState } from './context.js'
 import { emptyTrash, ensureWritableDir } from './output-dir.js'
 import { pruneStaging } from './staging.js'
@@ -35,6 +36,9 @@ export interface BuildResult {
   ok: boolean
   runId: string
   out: string
+  /** The plugin root and the config files this run read (what a watcher must watch). */
+  root: string
+  configFiles: string[]
   targets: TargetResult[]
   errors: Array<{ target: string; error: PxpError }>
 }
@@ -83,7 +87,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   const driver = new PluginDriver(plugins, createContextFactory(run, () => current))
   run.audit.append('build.started', { runId, root: config.root, targets: targets.map((t) => `${t.os}-${t.arch}`), plugins: plugins.map((p) => p.name) })
 
-  const result: BuildResult = { ok: true, runId, out: config.out, targets: [], errors: [] }
+  const result: BuildResult = { ok: true, runId, ...runPaths(config), targets: [], errors: [] }
   await driver.run('configResolved', config)
   for (const target of targets) {
     const name = `${target.os}-${target.arch}`
@@ -135,6 +139,11 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   if (result.ok) rmSync(tmpRoot, { recursive: true, force: true })
   await trashEmptied
   return result
+}
+
+/** Where a run writes and what it reads its config from (layer sources that are files). */
+export function runPaths(config: ResolvedConfig): Pick<BuildResult, 'out' | 'root' | 'configFiles'> {
+  return { out: config.out, root: config.root, configFiles: config.layers.map((l) => l.source).filter((source) => isAbsolute(source)) }
 }
 
 function selectTargets(targets: TargetConfig[], os?: string, arch?: string): TargetConfig[] {

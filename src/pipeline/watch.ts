@@ -9,11 +9,11 @@
  * directory is never watched (a build writing its own outputs must not trigger the next one).
  */
 import { existsSync, statSync, type Stats } from 'node:fs'
-import { isAbsolute, relative, resolve, sep } from 'node:path'
+import { relative, resolve, sep } from 'node:path'
 import type { FSWatcher } from 'chokidar'
 import { loadConfig } from '../config/load.js'
 import { PxpError, toPxpError } from '../errors.js'
-import { build, type BuildOptions, type BuildResult } from './run.js'
+import { build, runPaths, type BuildOptions, type BuildResult } from './run.js'
 
 export interface WatchOptions extends Omit<BuildOptions, 'resume' | 'signal'> {
   /** Quiet time after the last change before a rebuild starts, so one save is one build (ms). */
@@ -32,6 +32,9 @@ export interface WatchEvent {
   error?: PxpError
   durationMs: number
 }
+
+/** What a build reports about the paths to watch (BuildResult has them). */
+type WatchedPaths = Pick<BuildResult, 'out' | 'root' | 'configFiles'>
 
 export interface Watcher {
   /** Resolves once the first build is done and the tree is being watched. */
@@ -73,7 +76,9 @@ export function watch(options: WatchOptions): Watcher {
     }
     if (closed) return
     last = event
-    await follow()
+    // A build that got as far as its config says what to watch now; a broken config changes nothing.
+    // Reported once the watcher is set, so "watching" is true when the caller hears of the build.
+    await (event.result ? follow(event.result) : following)
     options.onBuild?.(event)
   }
 
@@ -108,11 +113,10 @@ export function watch(options: WatchOptions): Watcher {
   // What to watch follows the config: its root, its files and its output directory may change.
   // One update at a time: the first (at start) may still be scanning when the first build ends.
   let following = Promise.resolve()
-  const follow = () => (following = following.then(updateWatched))
-  const updateWatched = async () => {
-    const config = await loadConfig({ ...options, cwd, command: 'build' }).then((l) => l.config, () => undefined)
-    out = config?.out ?? resolve(cwd, 'dist')
-    const roots = [cwd, ...(config ? [config.root, ...config.layers.map((l) => l.source)] : [])].filter((p) => isAbsolute(p) && existsSync(p) && !within(p, out))
+  const follow = (paths: WatchedPaths | undefined | Promise<WatchedPaths | undefined>) => (following = following.then(async () => updateWatched(await paths)))
+  const updateWatched = async (paths: WatchedPaths | undefined) => {
+    out = paths?.out ?? resolve(cwd, 'dist')
+    const roots = [cwd, ...(paths ? [paths.root, ...paths.configFiles] : [])].filter((p) => existsSync(p) && !within(p, out))
     const wanted = roots.filter((p, i) => roots.indexOf(p) === i && !roots.some((q, j) => j !== i && q !== p && within(p, q)))
     if (!files) {
       // Loaded here: the programmatic API re-exports watch(), and one-shot builds need no watcher.
@@ -131,12 +135,10 @@ export function watch(options: WatchOptions): Watcher {
     watchedRoots = wanted
   }
 
-  // The tree is watched from the start: a save during the first build starts a second one.
-  const first = follow()
-  running = runOnce().finally(() => {
-    running = undefined
-    if (changed.size > 0) arm()
-  })
+  // The tree is watched from the start (a save during the first build starts a second one), so
+  // the config is read here once to learn the output directory the first build will write.
+  const first = follow(loadConfig({ ...options, cwd, command: 'build' }).then(({ config }) => runPaths(config), () => undefined))
+  schedule()
   const ready = Promise.all([first, running]).then(() => {})
   return {
     ready,
