@@ -65,6 +65,8 @@ export function watch(options: WatchOptions): Watcher {
   const runOnce = async (): Promise<void> => {
     const paths = [...changed].sort()
     changed.clear()
+    // This build reads every file as it is from now on: a look-again compares against now.
+    for (const [path, pending] of rechecks) pending.seen = statSync(path, { throwIfNoEntry: false })
     options.onStart?.({ changed: paths })
     const started = performance.now()
     let event: WatchEvent
@@ -101,13 +103,19 @@ export function watch(options: WatchOptions): Watcher {
   }
   // chokidar drops a file's further change events for 50 ms after reporting one, so a second save
   // right after the first (or a tool writing a file twice) could go unnoticed while a build reads
-  // the first version. One look after that window catches it.
+  // the first version. One look after that window catches it. The look compares against the newest
+  // state known to be built: chokidar's stat, or the file as it was when a build started since
+  // (chokidar may have stat'ed a file between its truncation and its write, and the build that
+  // started later read the whole file: another build would be the same one again).
+  const rechecks = new Map<string, { seen: Stats | undefined; timer: NodeJS.Timeout }>()
   const recheck = (path: string, seen: Stats) => {
-    setTimeout(() => {
-      if (closed) return
-      const now = statSync(path, { throwIfNoEntry: false })
-      if (!now || now.mtimeMs !== seen.mtimeMs || now.ctimeMs !== seen.ctimeMs || now.size !== seen.size) noticed(path)
+    clearTimeout(rechecks.get(path)?.timer)
+    const timer = setTimeout(() => {
+      const before = rechecks.get(path)?.seen
+      rechecks.delete(path)
+      if (!closed && !sameFile(before, statSync(path, { throwIfNoEntry: false }))) noticed(path)
     }, RECHECK_AFTER).unref()
+    rechecks.set(path, { seen, timer })
   }
 
   // What to watch follows the config: its root, its files and its output directory may change.
@@ -154,6 +162,11 @@ export function watch(options: WatchOptions): Watcher {
       await files?.close()
     },
   }
+}
+
+function sameFile(a: Stats | undefined, b: Stats | undefined): boolean {
+  if (!a || !b) return a === b
+  return a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.size === b.size
 }
 
 function within(path: string, dir: string): boolean {
