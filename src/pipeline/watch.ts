@@ -56,7 +56,7 @@ export function watch(options: WatchOptions): Watcher {
   const changed = new Set<string>()
   let files: FSWatcher | undefined
   let watchedRoots: string[] = []
-  let out = ''
+  let out = resolve(cwd, 'dist')
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> | undefined
   let last: WatchEvent | undefined
@@ -98,6 +98,7 @@ export function watch(options: WatchOptions): Watcher {
   }
 
   const noticed = (path: string) => {
+    if (within(path, out)) return // a build's own writes, seen before the watcher learnt of a new `out`
     changed.add(relative(cwd, path) || '.')
     if (!running) arm()
   }
@@ -123,7 +124,16 @@ export function watch(options: WatchOptions): Watcher {
   let following = Promise.resolve()
   const follow = (paths: WatchedPaths | undefined | Promise<WatchedPaths | undefined>) => (following = following.then(async () => updateWatched(await paths)))
   const updateWatched = async (paths: WatchedPaths | undefined) => {
+    const previousOut = out
     out = paths?.out ?? resolve(cwd, 'dist')
+    // A build that moved the output directory wrote the new one before the watcher knew to ignore
+    // it: those writes are no change, and the watcher stops following it. The old one, if inside
+    // the tree, is now an ordinary folder.
+    for (const path of changed) if (within(resolve(cwd, path), out)) changed.delete(path)
+    if (files && out !== previousOut) {
+      files.unwatch(out)
+      if (existsSync(previousOut) && watchedRoots.some((root) => within(previousOut, root))) files.add(previousOut)
+    }
     const roots = [cwd, ...(paths ? [paths.root, ...paths.configFiles] : [])].filter((p) => existsSync(p) && !within(p, out))
     const wanted = roots.filter((p, i) => roots.indexOf(p) === i && !roots.some((q, j) => j !== i && q !== p && within(p, q)))
     if (!files) {

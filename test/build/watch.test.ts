@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -16,8 +16,8 @@ class WatchRun {
   private waiting: Array<() => void> = []
   readonly exited: Promise<number>
 
-  constructor(args: string[], cwd: string) {
-    this.child = spawn(process.execPath, [pxpBin, 'build', '--watch', ...args], { cwd, env: userEnv() })
+  constructor(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, [pxpBin, 'build', '--watch', ...args], { cwd, env: userEnv(env) })
     createInterface({ input: this.child.stdout }).on('line', (line) => {
       this.lines.push(line)
       for (const wake of this.waiting.splice(0)) wake()
@@ -57,8 +57,8 @@ const running: WatchRun[] = []
 afterEach(() => {
   for (const run of running.splice(0)) run.child.kill('SIGKILL')
 })
-function startWatch(args: string[], cwd: string): WatchRun {
-  const run = new WatchRun(args, cwd)
+function startWatch(args: string[], cwd: string, env?: NodeJS.ProcessEnv): WatchRun {
+  const run = new WatchRun(args, cwd, env)
   running.push(run)
   return run
 }
@@ -136,6 +136,70 @@ describe('pxp build --watch', () => {
     // The last build succeeded: Ctrl-C exits 0.
     expect(await watch.stop()).toBe(0)
     expect(watch.stderr).toContain('Stopped watching.')
+  })
+
+  it('follows the config to a new output directory without building its own writes there', async () => {
+    const root = copyPlayground()
+    const watch = startWatch(['--json', ...FLAGS], root)
+    const first = await watch.build(1)
+    expect(first.targets[0].pxp).toBe(BUNDLE(join(root, 'dist')))
+
+    writeFileSync(join(root, 'px-plugin.config.ts'), "export default { out: 'release' }\n")
+    const moved = await watch.build(2)
+    expect(moved.ok).toBe(true)
+    expect(moved.targets[0].pxp).toBe(BUNDLE(join(root, 'release')))
+    expect(sha256File(BUNDLE(join(root, 'release')))).toBe(moved.targets[0].sha256)
+    // Written before the watcher knew release/ was the output: still not a change to build.
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect(watch.lines.map((line) => JSON.parse(line).changed), watch.stderr).toEqual([[], ['px-plugin.config.ts']])
+
+    // An edit after the move builds into release/ once.
+    write(root, 'README.md', '# moved\n')
+    const edited = await watch.build(3)
+    expect(edited.changed).toEqual(['README.md'])
+    expect(entry(BUNDLE(join(root, 'release')), 'README.md').stdout).toBe('# moved\n')
+    expect(await watch.stop()).toBe(0)
+  })
+
+  it('stops a running build on Ctrl-C, keeps the last bundle and exits with the last finished build', async () => {
+    // A plugin whose collect hook waits (honouring the abort signal) while SLOW exists in the root,
+    // so Ctrl-C surely lands in the middle of a build. It says so in a file outside the tree.
+    const root = copyPlayground()
+    const marker = join(tempDir(), 'collect-waiting')
+    writeFileSync(
+      join(root, 'px-plugin.config.ts'),
+      `import { existsSync, writeFileSync } from 'node:fs'
+export default {
+  plugins: [{
+    name: 'slow-while-SLOW',
+    async collect() {
+      if (!existsSync(${JSON.stringify(join(root, 'SLOW'))})) return
+      writeFileSync(process.env.MARKER, 'waiting')
+      await new Promise((_, reject) => this.signal.addEventListener('abort', () => reject(this.signal.reason)))
+    },
+  }],
+}
+`,
+    )
+
+    // Interrupted before any build finished: 130, and nothing written.
+    write(root, 'SLOW', '')
+    let watch = startWatch([...FLAGS], root, { MARKER: marker })
+    await watch.until(() => existsSync(marker), 'the first build to wait in collect')
+    expect(await watch.stop()).toBe(130)
+    expect(existsSync(BUNDLE(join(root, 'dist')))).toBe(false)
+
+    rmSync(join(root, 'SLOW'))
+    rmSync(marker)
+    watch = startWatch(['--json', ...FLAGS], root, { MARKER: marker })
+    const first = await watch.build(1)
+    expect(first.ok).toBe(true)
+    write(root, 'SLOW', '')
+    await watch.until(() => existsSync(marker), 'the rebuild to wait in collect')
+    expect(await watch.stop()).toBe(0)
+    // The interrupted rebuild reported nothing and replaced nothing.
+    expect(watch.lines).toHaveLength(1)
+    expect(sha256File(BUNDLE(join(root, 'dist')))).toBe(first.targets[0].sha256)
   })
 
   it('refuses --resume with --watch as a usage error', async () => {
