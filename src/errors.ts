@@ -80,6 +80,31 @@ export function isPxpError(error: unknown): error is PxpError {
   return error instanceof PxpError
 }
 
+/**
+ * What to do about a file-system call that failed for a reason outside pxp (a full disk, a limit,
+ * permissions), by its errno code; undefined for anything else, which is then likely a bug.
+ */
+export function fileSystemHint(code: unknown): string | undefined {
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return 'The file system is full (or over quota): free space, or write elsewhere.'
+    case 'EFBIG':
+      return 'The file outgrew the largest file this process may write: raise `ulimit -f`, or write to another file system.'
+    case 'EROFS':
+      return 'The file system is read-only: write elsewhere.'
+    case 'EACCES':
+    case 'EPERM':
+      return 'pxp may not write there: fix the permissions, or write elsewhere.'
+    case 'EIO':
+      return 'The disk reported an I/O error: check the device before trusting anything written to it.'
+    case 'EMFILE':
+    case 'ENFILE':
+      return 'Too many open files: raise `ulimit -n`.'
+  }
+  return undefined
+}
+
 /** Wraps anything thrown by third-party code so the CLI always has a code and a place. */
 export function toPxpError(error: unknown, fallbackCode = 'INTERNAL'): PxpError {
   if (error instanceof PxpError) return error

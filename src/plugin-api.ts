@@ -9,7 +9,7 @@ import type { ArtefactDigest, ArtefactGroup } from './bundle/hashing.js'
 import type { StatSignature } from './bundle/stat-cache.js'
 
 export type { ResolvedConfig, TargetConfig, UserConfig, Preset, SignerEntry } from './config/types.js'
-export { PxpError, configError } from './errors.js'
+export { PxpError, configError, fileSystemHint } from './errors.js'
 export { hashFile, hashGroup, fileChunks, type ArtefactGroup, type ArtefactDigest } from './bundle/hashing.js'
 export { archiveOrder, LEADING_ENTRIES, type ArchiveEntry, INTEGRITY_FILE, SIGNATURE_FILE, MANIFEST_FILE, DESCRIPTOR_FILE, REPORT_FILE } from './bundle/layout.js'
 export { unsafePathReason } from './bundle/paths.js'

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto'
 import { closeSync, fdatasync, fsync, openSync, write } from 'node:fs'
 import { promisify } from 'node:util'
+import { fileSystemHint, PxpError } from '../../src/plugin-api.js'
 
 const writeAsync = promisify(write)
 const fdatasyncAsync = promisify(fdatasync)
@@ -29,14 +30,18 @@ export class ArchiveFile {
   private flushing: Promise<void> | undefined
   private flushError: unknown
 
-  constructor(path: string) {
-    this.fd = openSync(path, 'w', 0o644)
+  constructor(private readonly path: string) {
+    try {
+      this.fd = openSync(path, 'w', 0o644)
+    } catch (error) {
+      throw this.failed(error)
+    }
   }
 
   /** Appends a member; resolves once there is room for another write. Do not change it afterwards. */
   async append(member: Buffer): Promise<void> {
     this.start(member)
-    if (this.pending.length > IN_FLIGHT) await this.pending.shift()
+    await this.makeRoom()
   }
 
   /**
@@ -49,18 +54,39 @@ export class ArchiveFile {
     const member = fill(slot.buffer)
     if (!member) return false
     slot.written = this.start(member)
-    if (this.pending.length > IN_FLIGHT) await this.pending.shift()
+    await this.makeRoom()
     return true
+  }
+
+  private async makeRoom(): Promise<void> {
+    if (this.pending.length <= IN_FLIGHT) return
+    try {
+      await this.pending.shift()
+    } catch (error) {
+      throw this.failed(error)
+    }
   }
 
   /** Waits for every write, makes the file durable and returns its digest and size. */
   async finish(): Promise<{ sha256: string; size: number }> {
-    for (let next = this.pending.shift(); next; next = this.pending.shift()) await next
-    await this.flushing
-    // Linux reports a writeback error to one sync call only: the background flush may have seen it.
-    if (this.flushError) throw this.flushError
-    await fsyncAsync(this.fd)
+    try {
+      for (let next = this.pending.shift(); next; next = this.pending.shift()) await next
+      await this.flushing
+      // Linux reports a writeback error to one sync call only: the background flush may have seen it.
+      if (this.flushError) throw this.flushError
+      await fsyncAsync(this.fd)
+    } catch (error) {
+      throw this.failed(error)
+    }
     return { sha256: this.hash.digest('hex'), size: this.size }
+  }
+
+  /** A full disk or a file-size limit is the output's problem, said with the bundle's path. */
+  private failed(error: unknown): unknown {
+    const code = (error as NodeJS.ErrnoException).code
+    const hint = fileSystemHint(code)
+    if (!hint) return error
+    return new PxpError('OUTPUT_NOT_WRITABLE', `Cannot write the bundle ${this.path} (${code}).`, { path: this.path, hint: `${hint} The previous bundle is untouched.`, cause: error })
   }
 
   /** Closes the file once nothing is still writing to it (also after a failure). */

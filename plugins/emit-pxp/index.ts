@@ -9,7 +9,7 @@
  */
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { archiveOrder, definePlugin, INTEGRITY_FILE, SIGNATURE_FILE } from '../../src/plugin-api.js'
+import { archiveOrder, definePlugin, fileSystemHint, INTEGRITY_FILE, SIGNATURE_FILE } from '../../src/plugin-api.js'
 import { SegmentCache } from './segment-cache.js'
 import { planSegments } from './segments.js'
 import { writeArchive } from './write-archive.js'
@@ -30,6 +30,10 @@ export default definePlugin((options: EmitPxpOptions = {}) => ({
     const cache = useCache ? new SegmentCache(this.cacheDir) : undefined
     const written = await writeArchive(join(this.stagingDir, fileName), segments, { expected, cache, signal: this.signal })
     cache?.prune(`${bundle.pluginId}-${bundle.target.os}-${bundle.target.arch}`, new Set(segments.map((s) => s.key)))
+    if (cache?.writeError) {
+      const { code } = cache.writeError
+      this.logger.warn(`Could not write the segment cache ${cache.dir} (${code}): the bundle is complete, the next build compresses again. ${fileSystemHint(code) ?? ''}`.trim())
+    }
     this.report({ segments: segments.length, reusedSegments: written.reused, compressedSegments: written.compressed })
     await this.emitFile({ fileName, kind: 'bundle', digest: { sha256: written.sha256, size: written.size } })
     await this.emitFile({ fileName: INTEGRITY_FILE, kind: 'integrity', content: bundle.integrityText })

@@ -19,9 +19,20 @@ export interface OpenMember { fd: number; size: number }
 
 export class SegmentCache {
   readonly dir: string
+  /**
+   * Why writing to the cache failed, if it did. The cache only saves time: a bundle whose members
+   * could not be cached is still whole, so a failed write stops caching instead of the build.
+   */
+  writeError: NodeJS.ErrnoException | undefined
+  private made = false
   constructor(cacheDir: string) {
     this.dir = join(cacheDir, 'segments')
-    mkdirSync(this.dir, { recursive: true })
+    try {
+      mkdirSync(this.dir, { recursive: true })
+      this.made = true
+    } catch (error) {
+      this.writeError = error as NodeJS.ErrnoException
+    }
   }
 
   private path(key: string): string {
@@ -69,10 +80,17 @@ export class SegmentCache {
     member.fd = -1
   }
 
+
   async put(key: string, member: Buffer): Promise<void> {
+    if (this.writeError) return
     const tmp = `${this.path(key)}.${process.pid}.tmp`
-    await writeFile(tmp, member)
-    await rename(tmp, this.path(key))
+    try {
+      await writeFile(tmp, member)
+      await rename(tmp, this.path(key))
+    } catch (error) {
+      this.writeError ??= error as NodeJS.ErrnoException
+      rmSync(tmp, { force: true })
+    }
   }
 
   /**
@@ -81,9 +99,20 @@ export class SegmentCache {
    * keep each other's members.
    */
   prune(owner: string, used: Set<string>): void {
-    writeFileSync(join(this.dir, `used-by-${owner}.json`), JSON.stringify([...used]))
-    const keep = new Set<string>()
-    for (const name of readdirSync(this.dir)) {
+    if (!this.made) return
+    const keep = new Set<string>(used)
+    try {
+      writeFileSync(join(this.dir, `used-by-${owner}.json`), JSON.stringify([...used]))
+    } catch (error) {
+      this.writeError ??= error as NodeJS.ErrnoException // still prune: on a full disk that helps
+    }
+    let names: string[]
+    try {
+      names = readdirSync(this.dir)
+    } catch {
+      return // the cache is gone: nothing to prune
+    }
+    for (const name of names) {
       if (!name.startsWith('used-by-')) continue
       try {
         for (const key of JSON.parse(readFileSync(join(this.dir, name), 'utf8')) as string[]) keep.add(key)
@@ -91,7 +120,7 @@ export class SegmentCache {
         // A torn index only means less is kept.
       }
     }
-    for (const name of readdirSync(this.dir)) {
+    for (const name of names) {
       if (name.endsWith('.gz') && !keep.has(name.slice(0, -3))) rmSync(join(this.dir, name), { force: true })
     }
   }

@@ -5,6 +5,7 @@
  * bounded by the segments in flight.
  */
 import { createHash } from 'node:crypto'
+import { rmSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { PxpError, readInto } from '../../src/plugin-api.js'
 import { ArchiveFile } from './archive-file.js'
@@ -32,6 +33,7 @@ export async function writeArchive(file: string, segments: Segment[], options: {
   let compressing = 0
   let reused = 0
   let compressed = 0
+  let done = false
 
   const compress = async (raw: Buffer, segment: Segment): Promise<Buffer> => {
     const member = await compressSegment(raw)
@@ -83,12 +85,15 @@ export async function writeArchive(file: string, segments: Segment[], options: {
     await drain(true)
     // Durable before the core renames it into place: a crash must not leave a torn bundle behind.
     const { sha256, size } = await archive.finish()
+    done = true
     return { sha256, size, reused, compressed }
   } finally {
     // Settle whatever is still compressing or writing before closing, so no write lands after close.
     await Promise.allSettled(queue.map((s) => s.member))
     await archive.close()
     for (const cached of reuse) if (cached && cached !== 'lookup') options.cache!.close(cached)
+    // A torn bundle is of no use to anyone, and on a full disk it is what fills it.
+    if (!done) rmSync(file, { force: true })
   }
 }
 

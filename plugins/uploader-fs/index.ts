@@ -10,7 +10,7 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import {
-  PxpError, artifactKeys, createProgress, definePlugin, sha256File, storeEntriesOfType, uploadOrder, uploadRunOptions, withRetry,
+  PxpError, artifactKeys, createProgress, definePlugin, fileSystemHint, sha256File, storeEntriesOfType, uploadOrder, uploadRunOptions, withRetry,
   type EmittedArtifact, type FsStoreConfig, type ProgressReporter, type ResolvedConfig, type UploadReceipt,
 } from '../../src/plugin-api.js'
 
@@ -61,7 +61,7 @@ export default definePlugin(() => ({
             this.error({
               code: 'STORE_UPLOAD_FAILED',
               message: `Copying ${artifact.fileName} to ${storeId} (${dirname(destination)}) failed: ${code}.`,
-              hint: code === 'ENOSPC' ? 'The target file system is full.' : code === 'EACCES' || code === 'EPERM' ? 'pxp may not write to that directory; fix its permissions.' : 'Check that the directory (or NAS mount) is available and writable.',
+              hint: fileSystemHint(code) ?? 'Check that the directory (or NAS mount) is available and writable.',
             })
           }
           this.metric('offline.dist.upload.retry_count', retries, { store: storeId, file: artifact.fileName })

@@ -2,7 +2,7 @@
  * Runs hooks over the ordered plugin list. Order follows Vite: `enforce: 'pre'` plugins, normal,
  * `'post'`; inside one hook, an object hook's `order: 'pre' | 'post'` moves just that hook.
  */
-import { PxpError } from '../errors.js'
+import { fileSystemHint, PxpError } from '../errors.js'
 import type { HookFilter, HookName, PluginContext, PluginHooks, PxpPlugin } from '../plugin-api.js'
 import { HOOK_KINDS } from './hooks.js'
 import { createFilter } from './filter.js'
@@ -99,6 +99,6 @@ export function attribute(error: unknown, plugin: string, hook: string): PxpErro
     plugin,
     hook,
     cause: error,
-    hint: `This is a bug or a misconfiguration in "${plugin}"; rerun with PXP_DEBUG=1 for the stack.`,
+    hint: fileSystemHint((error as NodeJS.ErrnoException | undefined)?.code) ?? `This is a bug or a misconfiguration in "${plugin}"; rerun with PXP_DEBUG=1 for the stack.`,
   })
 }

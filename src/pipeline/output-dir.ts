@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from
 import { rm } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
-import { PxpError } from '../errors.js'
+import { fileSystemHint, PxpError } from '../errors.js'
 
 export function ensureWritableDir(dir: string, what: string): void {
   try {
@@ -16,7 +16,7 @@ export function ensureWritableDir(dir: string, what: string): void {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     throw new PxpError('OUTPUT_NOT_WRITABLE', `Cannot write the ${what} ${dir} (${code ?? 'error'}).`, {
-      hint: 'Choose another --out, or fix the directory permissions; nothing was changed in the previous outputs.',
+      hint: `${fileSystemHint(code) ?? 'Choose another --out, or fix the directory.'} Nothing was changed in the previous outputs.`,
       cause: error,
     })
   }

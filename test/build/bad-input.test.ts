@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../helpers/cli.js'
@@ -14,6 +15,8 @@ interface Case {
   code: 1 | 2
   message: RegExp
   errorCode: string
+  hint?: RegExp
+  fileSizeLimitKiB?: number
 }
 
 /** An ELF header for the given machine (0xb7 = aarch64, 0x3e = x86-64). */
@@ -93,6 +96,15 @@ const cases: Case[] = [
     message: /Refusing to pack extensions\/notes\.txt: it contains a PEM private key block/,
   },
   { name: 'a file matching secretPatterns', mutate: (r) => { write(r, 'config/vault.token', 'x'); write(r, 'px-plugin.config.ts', "export default { offline: { secretPatterns: ['*.token'] } }\n") }, code: 1, errorCode: 'SECRET_IN_TREE', message: /Refusing to pack config\/vault\.token/ },
+  {
+    name: 'a bundle the disk cannot take (a 2 MiB file-size limit, a 3 MB incompressible file)',
+    mutate: (r) => write(r, 'web-admin/.output/public/blob.bin', randomBytes(3_000_000)),
+    fileSizeLimitKiB: 2048,
+    code: 1,
+    errorCode: 'OUTPUT_NOT_WRITABLE',
+    message: /Cannot write the bundle .*\.tmp.*com\.powerx\.plugins\.hello-1\.2\.0-linux-amd64\.pxp \(EFBIG\)/,
+    hint: /ulimit -f.*The previous bundle is untouched/,
+  },
   { name: 'an unwritable output directory', mutate: () => undefined, args: ['--out', '/dev/null/out'], code: 1, errorCode: 'OUTPUT_NOT_WRITABLE', message: /Cannot write the output directory \/dev\/null\/out/ },
 ]
 
@@ -114,12 +126,13 @@ describe('bad input is refused with a clear message and loses nothing', () => {
       c.mutate(root)
       const args = [...BUILD, '--out', good.out, '--json', ...(c.args ?? [])]
       // The JSON and the human run go together: same input, same refusal, twice the speed.
-      const [run, human] = await Promise.all([runCli(args, { cwd: root }), runCli(args.filter((a) => a !== '--json'), { cwd: root })])
+      const options = { cwd: root, fileSizeLimitKiB: c.fileSizeLimitKiB }
+      const [run, human] = await Promise.all([runCli(args, options), runCli(args.filter((a) => a !== '--json'), options)])
       expect(run.code, run.stderr).toBe(c.code)
       const error = run.json.error ?? run.json.errors?.[0]
       expect(error.code).toBe(c.errorCode)
       expect(error.message).toMatch(c.message)
-      expect(error.hint ?? '').not.toBe('')
+      expect(error.hint ?? '').toMatch(c.hint ?? /./)
       // Human output says the same thing.
       expect(human.code).toBe(c.code)
       expect(human.stderr).toMatch(c.message)
@@ -127,6 +140,8 @@ describe('bad input is refused with a clear message and loses nothing', () => {
       expect(sha256File(BUNDLE(good.out))).toBe(good.bundleSha)
       expect(sha256File(join(good.out, 'report.json'))).toBe(good.reportSha)
       expect(readFileSync(join(BUNDLE_DIR(good.out), 'integrity.txt'), 'utf8')).toMatch(/plugin\.yaml/)
+      // A failed run keeps its report for `pxp clean`, never a torn bundle.
+      expect(readdirSync(join(good.out, '.tmp'), { recursive: true }).filter((p) => String(p).endsWith('.pxp'))).toEqual([])
     })
   }
 

@@ -181,6 +181,26 @@ describe('incremental builds', () => {
     }
   })
 
+  it('builds the bytes of a cold build, with a warning naming it, when the segment cache cannot be written', async () => {
+    const root = copyPlayground()
+    const out = tempDir()
+    // Something left a file where the cache directory goes (a root-owned or read-only cache behaves alike).
+    write(out, '.cache/segments', 'not a directory\n')
+    const run = await runCli([...BUILD, '--out', out], { cwd: root })
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stderr).toMatch(/Could not write the segment cache .*\.cache\/segments \(E(EXIST|NOTDIR)\): the bundle is complete/)
+    const fresh = tempDir()
+    expect((await runCli([...BUILD, '--out', fresh], { cwd: root, env: { PXP_NO_CACHE: '1' } })).code).toBe(0)
+    expect(sha256File(BUNDLE(out))).toBe(sha256File(BUNDLE(fresh)))
+
+    // The same once the directory exists but a write into it fails: caching stops, the build goes on.
+    const cache = new SegmentCache(tempDir())
+    rmSync(cache.dir, { recursive: true })
+    await cache.put('k1', Buffer.from('a gzip member'))
+    expect(cache.writeError?.code).toBe('ENOENT')
+    expect(() => cache.prune('com.example.hello-linux-amd64', new Set(['k1']))).not.toThrow()
+  })
+
   it('keeps a cached member it opened readable when a concurrent prune deletes it', () => {
     const cache = new SegmentCache(tempDir())
     const member = Buffer.from('a gzip member')

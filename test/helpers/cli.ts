@@ -20,9 +20,11 @@ export function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra }
 }
 
-export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<CliRun> {
+export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; fileSizeLimitKiB?: number } = {}): Promise<CliRun> {
+  // A real kernel limit (RLIMIT_FSIZE: writes past it fail with EFBIG) stands in for a full disk.
+  const command = options.fileSizeLimitKiB ? ['bash', '-c', `ulimit -f ${options.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath] : [process.execPath]
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [pxpBin, ...args], {
+    const child = spawn(command[0]!, [...command.slice(1), pxpBin, ...args], {
       cwd: options.cwd ?? repoRoot,
       env: userEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
