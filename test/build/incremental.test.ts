@@ -201,6 +201,19 @@ describe('incremental builds', () => {
     expect(() => cache.prune('com.example.hello-linux-amd64', new Set(['k1']))).not.toThrow()
   })
 
+  it('replaces the bundle and deletes the old one at once when <out>/.trash cannot be made', async () => {
+    const root = copyPlayground()
+    const out = tempDir()
+    write(out, '.trash', 'a file where the trash folder goes\n')
+    expect((await runCli([...BUILD, '--out', out], { cwd: root })).code).toBe(0)
+    write(root, 'README.md', '# second build\n')
+    const second = await runCli([...BUILD, '--out', out], { cwd: root })
+    expect(second.code, second.stderr).toBe(0)
+    expect(sha256File(BUNDLE(out))).toBe(second.json.targets[0].sha256)
+    expect(readdirSync(join(BUNDLE_DIR(out), '..'))).toEqual(['linux-amd64']) // no linux-amd64.previous left
+    expect(readFileSync(join(out, '.trash'), 'utf8')).toBe('a file where the trash folder goes\n')
+  })
+
   it('keeps a cached member it opened readable when a concurrent prune deletes it', () => {
     const cache = new SegmentCache(tempDir())
     const member = Buffer.from('a gzip member')
