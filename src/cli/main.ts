@@ -8,6 +8,7 @@ import { consola } from 'consola'
 import { commands } from './commands/index.js'
 import { failure } from './output.js'
 import { PxpError } from '../errors.js'
+import { hooksInFlight } from '../host/driver.js'
 import { toolVersion } from '../version.js'
 
 /** The cac instance with every command registered, not yet parsed (also read by src/docs-gen). */
@@ -27,6 +28,18 @@ export async function main(argv: string[]): Promise<number> {
     exitCode = code
   })
   const json = argv.includes('--json')
+  // A hook that awaits a promise nothing can settle (no timer, socket or file left to wait on) lets
+  // the event loop run dry mid-command, and Node would end the process silently (exit code 13).
+  const drained = () => {
+    const hooks = hooksInFlight()
+    process.exitCode = failure(
+      new PxpError('HOOK_NEVER_SETTLED', `${hooks.length ? `The run stopped inside ${hooks.join(', ')}` : 'pxp stopped'}: it awaits a promise that nothing is left to settle.`, {
+        hint: hooks.length ? 'The plugin awaits something that never happens (a forgotten resolve, an event that was missed); fix the plugin.' : 'This is a bug in pxp; rerun with PXP_DEBUG=1 and report it.',
+      }),
+      json,
+    )
+  }
+  process.once('exit', drained)
   try {
     cli.parse(['node', 'pxp', ...argv], { run: false })
     if (!cli.matchedCommand) {
@@ -42,5 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     return exitCode
   } catch (error) {
     return failure(error, json)
+  } finally {
+    process.off('exit', drained)
   }
 }

@@ -18,6 +18,12 @@ export type ContextFactory = (plugin: PxpPlugin, hook: HookName) => PluginContex
 
 const RANK = { pre: 0, normal: 1, post: 2 } as const
 
+/** Hooks running now, across drivers: named when the process ends with one still waiting. */
+const inFlight = new Map<string, number>()
+export function hooksInFlight(): string[] {
+  return [...inFlight.keys()]
+}
+
 export class PluginDriver {
   readonly plugins: readonly PxpPlugin[]
   private readonly cache = new Map<HookName, BoundHook<any>[]>()
@@ -52,10 +58,16 @@ export class PluginDriver {
   /** Calls one plugin's hook with its context, turning anything thrown into a PxpError that names the plugin and hook. */
   async call<H extends HookName>(bound: BoundHook<H>, hook: H, args: Parameters<Handler<H>>): Promise<Awaited<ReturnType<Handler<H>>>> {
     const ctx = this.context(bound.plugin, hook)
+    const running = `plugin "${bound.plugin.name}" (${hook} hook)`
+    inFlight.set(running, (inFlight.get(running) ?? 0) + 1)
     try {
       return await (bound.handler as (...a: unknown[]) => unknown).apply(ctx, args) as Awaited<ReturnType<Handler<H>>>
     } catch (error) {
       throw attribute(error, bound.plugin.name, hook)
+    } finally {
+      const left = inFlight.get(running)! - 1
+      if (left > 0) inFlight.set(running, left)
+      else inFlight.delete(running)
     }
   }
 

@@ -97,6 +97,14 @@ const cases: Case[] = [
   },
   { name: 'a file matching secretPatterns', mutate: (r) => { write(r, 'config/vault.token', 'x'); write(r, 'px-plugin.config.ts', "export default { offline: { secretPatterns: ['*.token'] } }\n") }, code: 1, errorCode: 'SECRET_IN_TREE', message: /Refusing to pack config\/vault\.token/ },
   {
+    name: 'a plugin hook that awaits a promise nothing settles (Node would end silently with code 13)',
+    mutate: (r) => write(r, 'px-plugin.config.ts', "export default { plugins: [{ name: 'forgetful', enforce: 'pre', hash: () => new Promise(() => {}) }] }\n"),
+    code: 1,
+    errorCode: 'HOOK_NEVER_SETTLED',
+    message: /The run stopped inside plugin "forgetful" \(hash hook\): it awaits a promise that nothing is left to settle/,
+    hint: /fix the plugin/,
+  },
+  {
     name: 'a bundle the disk cannot take (a 2 MiB file-size limit, a 3 MB incompressible file)',
     mutate: (r) => write(r, 'web-admin/.output/public/blob.bin', randomBytes(3_000_000)),
     fileSizeLimitKiB: 2048,

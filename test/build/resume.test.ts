@@ -1,9 +1,10 @@
+import { execFileSync, spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { runCli } from '../helpers/cli.js'
-import { BUNDLE, BUNDLE_DIR, copyPlayground, tempDir, write } from '../helpers/fixtures.js'
+import { pxpBin, runCli, userEnv } from '../helpers/cli.js'
+import { BUNDLE, BUNDLE_DIR, copyPlayground, sha256File, tempDir, write } from '../helpers/fixtures.js'
 import { SigningService } from '../helpers/signing-service.js'
 
 const BUILD = ['build', '--os', 'linux', '--arch', 'amd64', '--no-install', '--json']
@@ -30,7 +31,17 @@ function project(extra = ''): { root: string; out: string } {
   const root = copyPlayground()
   const out = tempDir()
   write(root, 'px-plugin.config.ts', `
-const crash = (hook) => function () { if (process.env.CRASH_AT === hook) process.kill(process.pid, 'SIGKILL') }
+const crash = (hook) => async function () {
+  if (process.env.CRASH_AT === hook) process.kill(process.pid, 'SIGKILL')
+  if (process.env.WAIT_AT === hook) {
+    (await import('node:fs')).writeFileSync(process.env.MARKER, hook)
+    // Like a call that hangs until cancelled (its timer keeps the process alive, as a socket would).
+    await new Promise((_, reject) => {
+      const hanging = setTimeout(() => reject(new Error('never cancelled')), 60_000)
+      this.signal.addEventListener('abort', () => (clearTimeout(hanging), reject(this.signal.reason)))
+    })
+  }
+}
 export default {
   out: ${JSON.stringify(out)},
   signer: { type: 'pem', cert: ${JSON.stringify(join(keys, 'dev-signing.pem'))}, key: ${JSON.stringify(join(keys, 'dev-signing.key'))} },
@@ -109,6 +120,31 @@ describe('pxp build --resume', () => {
       expect(distLines(out).filter((l) => l.event === 'dist.target').at(-1)).toMatchObject({ ok: true, signer: 'pem' })
     })
   }
+
+  it('stops at Ctrl-C with INTERRUPTED (exit 1), keeps the last bundle, and --resume continues where it stopped', async () => {
+    const { root, out } = project()
+    expect((await runCli([...BUILD, '--no-upload'], { cwd: root })).code).toBe(0)
+    const before = sha256File(BUNDLE(out))
+    write(root, 'README.md', '# interrupted while signing\n')
+    const marker = join(tempDir(), 'waiting')
+    const child = spawn(process.execPath, [pxpBin, ...BUILD, '--no-upload'], { cwd: root, env: userEnv({ WAIT_AT: 'sign', MARKER: marker }) })
+    let stdout = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)))
+    for (const deadline = Date.now() + 30_000; !existsSync(marker); await new Promise((r) => setTimeout(r, 50))) {
+      if (Date.now() > deadline) throw new Error('the build never reached sign')
+    }
+    child.kill('SIGINT')
+    expect(await exited).toBe(1)
+    expect(JSON.parse(stdout).errors[0]).toMatchObject({ code: 'INTERRUPTED', hint: expect.stringMatching(/untouched/) })
+    expect(sha256File(BUNDLE(out))).toBe(before)
+
+    const resumed = await runCli([...BUILD, '--no-upload', '--resume'], { cwd: root })
+    expect(resumed.code, resumed.stderr).toBe(0)
+    expect(resumed.stderr).toMatch(/--resume: linux-amd64 continues at sign/)
+    await expectVerifies(out)
+    expect(execFileSync('tar', ['-xzOf', BUNDLE(out), 'README.md'], { encoding: 'utf8' })).toBe('# interrupted while signing\n')
+  })
 
   it('starts clean after a build killed during hashing, and when there is nothing to resume', async () => {
     const { root, out } = project()

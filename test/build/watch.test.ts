@@ -175,7 +175,10 @@ export default {
     async collect() {
       if (!existsSync(${JSON.stringify(join(root, 'SLOW'))})) return
       writeFileSync(process.env.MARKER, 'waiting')
-      await new Promise((_, reject) => this.signal.addEventListener('abort', () => reject(this.signal.reason)))
+      await new Promise((_, reject) => {
+        const hanging = setTimeout(() => reject(new Error('never cancelled')), 60_000)
+        this.signal.addEventListener('abort', () => (clearTimeout(hanging), reject(this.signal.reason)))
+      })
     },
   }],
 }
