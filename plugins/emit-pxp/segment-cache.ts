@@ -80,7 +80,6 @@ export class SegmentCache {
     member.fd = -1
   }
 
-
   async put(key: string, member: Buffer): Promise<void> {
     if (this.writeError) return
     const tmp = `${this.path(key)}.${process.pid}.tmp`
