@@ -61,6 +61,8 @@ export function watch(options: WatchOptions): Watcher {
   let running: Promise<void> | undefined
   let last: WatchEvent | undefined
   let closed = false
+  /** Files to look at again (see `recheck`), with the newest state of each known to be built. */
+  const rechecks = new Map<string, { seen: Stats | undefined; timer: NodeJS.Timeout }>()
 
   const runOnce = async (): Promise<void> => {
     const paths = [...changed].sort()
@@ -108,7 +110,6 @@ export function watch(options: WatchOptions): Watcher {
   // state known to be built: chokidar's stat, or the file as it was when a build started since
   // (chokidar may have stat'ed a file between its truncation and its write, and the build that
   // started later read the whole file: another build would be the same one again).
-  const rechecks = new Map<string, { seen: Stats | undefined; timer: NodeJS.Timeout }>()
   const recheck = (path: string, seen: Stats) => {
     clearTimeout(rechecks.get(path)?.timer)
     const timer = setTimeout(() => {
